@@ -1,0 +1,89 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace prodops::state {
+
+// The kinds of state, one RocksDB column family each. Keys and values are
+// opaque bytes to the store; their layout belongs to the module that writes
+// them (see docs in each module).
+enum class Family : uint8_t {
+  kMeta = 0,      // schema version and other store-wide facts
+  kOffsets = 1,   // input topic/partition -> next offset to read
+  kCounters = 2,  // series -> cumulative counter value
+  kBuckets = 3,   // bucket size, bucket start (big-endian), series -> aggregate
+  kTickets = 4,   // ticket_id -> lifecycle state
+  kDedup = 5,     // event_id -> first seen
+};
+inline constexpr int kFamilyCount = 6;
+const char* FamilyName(Family family);
+
+// A set of changes applied atomically by StateStore::Write: after a crash,
+// either all of them are visible or none is.
+class WriteSet {
+ public:
+  enum class OpKind : uint8_t { kPut, kDelete, kDeleteRange };
+  struct Op {
+    OpKind kind;
+    Family family;
+    std::string key;    // kDeleteRange: first key deleted
+    std::string value;  // kPut: the value; kDeleteRange: first key kept
+  };
+
+  void Put(Family family, std::string key, std::string value) {
+    bytes_ += key.size() + value.size();
+    ops_.push_back({OpKind::kPut, family, std::move(key), std::move(value)});
+  }
+  void Delete(Family family, std::string key) {
+    bytes_ += key.size();
+    ops_.push_back({OpKind::kDelete, family, std::move(key), {}});
+  }
+  // Deletes every key in [begin, end).
+  void DeleteRange(Family family, std::string begin, std::string end) {
+    bytes_ += begin.size() + end.size();
+    ops_.push_back({OpKind::kDeleteRange, family, std::move(begin), std::move(end)});
+  }
+
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  size_t bytes() const { return bytes_; }
+  void Clear() {
+    ops_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  std::vector<Op> ops_;
+  size_t bytes_ = 0;
+};
+
+// Durable key-value state. Single writer: the pipeline thread. Errors are
+// values; an error from Write means nothing of the WriteSet was applied.
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // Applies every op of `changes` atomically and durably (it survives a
+  // process kill once this returns OK).
+  [[nodiscard]] virtual absl::Status Write(const WriteSet& changes) = 0;
+
+  // Calls `visit` for every key starting with `prefix`, in key order.
+  // Stops early and returns the error if `visit` returns one.
+  [[nodiscard]] virtual absl::Status Scan(
+      Family family, std::string_view prefix,
+      const std::function<absl::Status(std::string_view key, std::string_view value)>&
+          visit) const = 0;
+
+  // The value of `key`, or NotFound.
+  [[nodiscard]] virtual absl::StatusOr<std::string> Get(Family family,
+                                                        std::string_view key) const = 0;
+};
+
+}  // namespace prodops::state

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "daemon/state/store.h"
+#include "daemon/window/buckets.h"
+#include "daemon/window/hll.h"
+#include "daemon/window/series.h"
+
+namespace prodops::window {
+
+// The write-combining cache of every aggregate, and its persistent form.
+//
+// Three kinds of aggregate, each keyed by a SeriesKey:
+//  - counters: cumulative totals over all time (Prometheus counters);
+//  - maxima: the largest value seen (e.g. the newest event time of a topic);
+//  - windowed counts and windowed distinct sets: kept per event-time bucket,
+//    for every bucket width that some WindowSpec uses, and merged into
+//    trailing windows on demand.
+//
+// Events update memory only. CollectChanges() hands the aggregates changed
+// since the previous call to a WriteSet, as absolute values (never deltas),
+// so that the caller can write them in the same atomic batch as the input
+// offsets that produced them. Load() restores the state written that way.
+//
+// Retention: ExpireBefore(as_of) drops the buckets that no window can cover
+// any more (bucket end <= as_of - longest window - allowed lateness) from
+// memory and, through the next CollectChanges(), from the store with one
+// DeleteRange per bucket width.
+//
+// Single-threaded: owned by the pipeline thread.
+//
+// Store layout:
+//   kCounters: 'c' + series -> uint64 big-endian
+//              'm' + series -> int64 big-endian (maxima)
+//   kBuckets:  bucket_ms (u32 BE) + biased bucket start (u64 BE, sign bit
+//              flipped so that negative times sort first) + kind ('n' count,
+//              'd' distinct) + series -> uint64 BE count, or a serialized
+//              HyperLogLog
+class Aggregates {
+ public:
+  struct Options {
+    std::vector<WindowSpec> windows;  // at least one
+    int64_t allowed_lateness_ms = 0;
+  };
+  explicit Aggregates(Options options);
+
+  // Replaces the in-memory state with what `store` holds. Call once, before
+  // any update.
+  [[nodiscard]] absl::Status Load(const state::StateStore& store);
+
+  void AddCounter(const SeriesKey& series, uint64_t delta);
+  void UpdateMax(const SeriesKey& series, int64_t value);
+
+  // Windowed updates. `as_of_ms` is the current time of the pipeline.
+  // Return false and change nothing when the event is older than retention
+  // (its bucket may already be deleted): the caller counts it as late.
+  bool AddWindowedCount(const SeriesKey& series, int64_t event_time_ms, uint64_t delta,
+                        int64_t as_of_ms);
+  bool AddWindowedDistinct(const SeriesKey& series, int64_t event_time_ms,
+                           uint64_t item_hash, int64_t as_of_ms);
+
+  // Readers. Visit every series of the kind, in unspecified order.
+  void ForEachCounter(const std::function<void(const SeriesKey&, uint64_t)>& visit) const;
+  void ForEachMax(const std::function<void(const SeriesKey&, int64_t)>& visit) const;
+  // Value of every windowed series over `window` as of `as_of_ms`. Series
+  // with no bucket in the window are not visited.
+  void ForEachWindowedCount(
+      const WindowSpec& window, int64_t as_of_ms,
+      const std::function<void(const SeriesKey&, uint64_t)>& visit) const;
+  void ForEachWindowedDistinct(
+      const WindowSpec& window, int64_t as_of_ms,
+      const std::function<void(const SeriesKey&, double estimate)>& visit) const;
+
+  // Drops buckets that are out of retention as of `as_of_ms`.
+  void ExpireBefore(int64_t as_of_ms);
+
+  // Appends every change since the last call to `changes`, then forgets
+  // that they were changes.
+  void CollectChanges(state::WriteSet* changes);
+
+  // Approximate bytes of changes not yet collected.
+  size_t PendingBytes() const { return pending_bytes_; }
+  // Approximate heap bytes of all aggregates in memory.
+  size_t MemoryBytes() const;
+
+  const std::vector<WindowSpec>& windows() const { return options_.windows; }
+  // Longest window + allowed lateness.
+  int64_t RetentionMs() const { return retention_ms_; }
+
+ private:
+  struct Bucket {
+    absl::flat_hash_map<SeriesKey, uint64_t> counts;
+    absl::flat_hash_map<SeriesKey, HyperLogLog> distincts;
+    absl::flat_hash_map<SeriesKey, bool> dirty_counts;     // presence = dirty
+    absl::flat_hash_map<SeriesKey, bool> dirty_distincts;  // presence = dirty
+  };
+  // Buckets of one width, by start.
+  using BucketsByStart = std::map<int64_t, Bucket>;
+
+  bool InRetention(int64_t event_time_ms, int64_t as_of_ms) const;
+
+  Options options_;
+  int64_t retention_ms_ = 0;
+  std::vector<int64_t> bucket_widths_;  // distinct bucket_ms, ascending
+  absl::flat_hash_map<int64_t, BucketsByStart> buckets_;  // by bucket_ms
+  absl::flat_hash_map<SeriesKey, uint64_t> counters_;
+  absl::flat_hash_map<SeriesKey, int64_t> maxima_;
+  absl::flat_hash_map<SeriesKey, bool> dirty_counters_;
+  absl::flat_hash_map<SeriesKey, bool> dirty_maxima_;
+  // Per bucket width: buckets strictly before this start were expired and
+  // must be deleted from the store at the next CollectChanges().
+  absl::flat_hash_map<int64_t, int64_t> expire_before_;
+  size_t pending_bytes_ = 0;
+};
+
+}  // namespace prodops::window

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace prodops::window {
+
+// A trailing window (the `window` label) and the event-time buckets it is
+// merged from.
+struct WindowSpec {
+  std::string name;        // e.g. "1h"
+  int64_t length_ms = 0;   // a positive multiple of bucket_ms
+  int64_t bucket_ms = 0;   // > 0; buckets are aligned to the Unix epoch
+};
+
+// Start of the bucket of width `bucket_ms` that contains `time_ms`:
+// the largest multiple of bucket_ms that is <= time_ms (also for negative
+// times).
+int64_t BucketStart(int64_t time_ms, int64_t bucket_ms);
+
+// The buckets a trailing window covers as of `as_of_ms`: the bucket holding
+// as_of_ms (the current, incomplete one) and the length/bucket - 1 before it.
+// Both bounds are bucket starts and inclusive.
+struct BucketRange {
+  int64_t first_start_ms;
+  int64_t last_start_ms;
+  bool Contains(int64_t bucket_start_ms) const {
+    return bucket_start_ms >= first_start_ms && bucket_start_ms <= last_start_ms;
+  }
+};
+BucketRange TrailingBuckets(int64_t as_of_ms, const WindowSpec& window);
+
+}  // namespace prodops::window
