@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -35,16 +36,29 @@ struct Decoded {
 };
 
 // Decodes `bytes` into `event` (cleared first; reusable across calls to
-// avoid allocation) and validates it against the event contract:
-//  - event_id non-empty and occurred_at set, on every kind;
-//  - ticket_id on tickets, feature on usage, release on releases,
-//    experiment and variant on exposures, user_id on usage and exposures;
-//  - every enum value named in the contract, and the kind of a ticket or
-//    release event not *_UNSPECIFIED;
-//  - occurred_at within 0001-01-01..9999-12-31 (protobuf's Timestamp range).
+// avoid allocation) and validates it against the event contract. The checks
+// run in this order and the first failure is reported:
+//  - a payload in the envelope (kEmptyEnvelope);
+//  - event_id non-empty (kMissingEventId) and occurred_at set
+//    (kMissingOccurredAt), on every kind;
+//  - occurred_at within 0001-01-01..9999-12-31, nanos within 0..999999999
+//    (protobuf's Timestamp range; kBadTimestamp);
+//  - every enum value named in the contract (kUnknownEnum);
+//  - the kind of a ticket or release event not KIND_UNSPECIFIED
+//    (kMissingField: proto3 never sends a zero, so an unspecified kind means
+//    the producer left the field out, not that it sent an unknown value);
+//  - ticket_id on tickets, feature and user_id on usage, release on
+//    releases, experiment, variant and user_id on exposures (kMissingField).
+// Binary protobuf that does not parse, including invalid UTF-8 in a string
+// field (proto3 requires UTF-8), is kMalformed.
 // JSON follows protobuf's canonical mapping: snake_case or lowerCamelCase
-// keys, enum values by name, RFC 3339 timestamps; unknown keys are rejected
-// as malformed. Never throws, never crashes on any input.
+// keys, enum values by name (or number), RFC 3339 timestamps. A string that
+// names no value of an enum field is kUnknownEnum; any other parse error,
+// including unknown keys and timestamps the RFC 3339 parser refuses (years
+// outside 0001..9999), is kMalformed.
+// On a rejection `event` holds whatever was parsed, possibly nothing.
+// Never throws, never crashes on any input. Thread-compatible: concurrent
+// calls need distinct `event`s.
 Decoded DecodeEvent(std::string_view bytes, Format format, Content content,
                     prodops::v1::Event* event);
 
@@ -52,9 +66,11 @@ Decoded DecodeEvent(std::string_view bytes, Format format, Content content,
 // simulator or read from NDJSON replay input).
 Decoded ValidateEvent(const prodops::v1::Event& event);
 
-// Occurred-at of any kind of event, in milliseconds since the epoch.
+// Occurred-at of any kind of event, in milliseconds since the epoch (rounded
+// down); 0 for an empty envelope. Meant for validated events: values outside
+// the Timestamp range saturate instead of overflowing.
 int64_t OccurredAtMillis(const prodops::v1::Event& event);
-// event_id of any kind of event.
+// event_id of any kind of event; empty for an empty envelope.
 const std::string& EventId(const prodops::v1::Event& event);
 
 }  // namespace prodops::decode

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "daemon/state/store.h"
@@ -14,7 +15,7 @@ struct RocksStoreOptions {
   std::string dir;
   // One budget for RocksDB's memory: the block cache and the memtables
   // (via a WriteBufferManager charged to the cache) share it.
-  // Default: 256 MiB.
+  // At least 8 MiB. Default: 256 MiB.
   uint64_t memory_budget_bytes = 256ull << 20;
 };
 
@@ -31,6 +32,8 @@ struct RocksStoreOptions {
 class RocksStore final : public StateStore {
  public:
   static constexpr uint32_t kSchemaVersion = 1;
+  // The key in Family::kMeta that holds the schema version, in decimal.
+  static constexpr std::string_view kSchemaVersionKey = "schema_version";
 
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<RocksStore>> Open(
       const RocksStoreOptions& options);

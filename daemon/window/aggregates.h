@@ -3,7 +3,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -32,7 +34,18 @@ namespace prodops::window {
 // Retention: ExpireBefore(as_of) drops the buckets that no window can cover
 // any more (bucket end <= as_of - longest window - allowed lateness) from
 // memory and, through the next CollectChanges(), from the store with one
-// DeleteRange per bucket width.
+// DeleteRange per bucket width. Precisely, with cutoff = as_of_ms -
+// RetentionMs(), it drops the buckets [start, start + bucket_ms) with
+// start + bucket_ms <= cutoff. The cutoff never moves back: a call with an
+// earlier as_of_ms than before does nothing.
+//
+// An event is in retention iff event_time_ms > as_of_ms - RetentionMs() and
+// event_time_ms > the cutoff of every earlier ExpireBefore(). Its bucket of
+// every width then ends after every cutoff applied so far, so an accepted
+// event never lands in a bucket that was (or is about to be) deleted, even
+// when as_of_ms goes backwards. Events in the part of a partly expired
+// bucket before the cutoff are rejected although the bucket still exists:
+// no trailing window as of a time >= the cutoff's as_of covers them.
 //
 // Single-threaded: owned by the pipeline thread.
 //
@@ -43,10 +56,15 @@ namespace prodops::window {
 //              flipped so that negative times sort first) + kind ('n' count,
 //              'd' distinct) + series -> uint64 BE count, or a serialized
 //              HyperLogLog
+//   Buckets of a width that no configured window uses any more (the config
+//   changed) are ignored by Load() and deleted by the next CollectChanges().
 class Aggregates {
  public:
   struct Options {
-    std::vector<WindowSpec> windows;  // at least one
+    // At least one. The config validates them; invalid ones (length not a
+    // positive multiple of bucket_ms, bucket_ms outside [1, 2^32 - 1] as the
+    // store layout needs, negative lateness) abort the process.
+    std::vector<WindowSpec> windows;
     int64_t allowed_lateness_ms = 0;
   };
   explicit Aggregates(Options options);
@@ -105,6 +123,14 @@ class Aggregates {
   using BucketsByStart = std::map<int64_t, Bucket>;
 
   bool InRetention(int64_t event_time_ms, int64_t as_of_ms) const;
+  void Reset();
+  [[nodiscard]] absl::Status LoadBucket(std::string_view key, std::string_view value);
+  // Calls `visit` for each bucket of window.bucket_ms in TrailingBuckets().
+  void ForEachBucketInWindow(const WindowSpec& window, int64_t as_of_ms,
+                             const std::function<void(const Bucket&)>& visit) const;
+  // The bucket of every configured width that holds `event_time_ms`.
+  std::vector<Bucket*> BucketsFor(int64_t event_time_ms);
+  void CollectBucketChanges(state::WriteSet* changes);
 
   Options options_;
   int64_t retention_ms_ = 0;
@@ -117,6 +143,12 @@ class Aggregates {
   // Per bucket width: buckets strictly before this start were expired and
   // must be deleted from the store at the next CollectChanges().
   absl::flat_hash_map<int64_t, int64_t> expire_before_;
+  // The largest as_of_ms - RetentionMs() ExpireBefore() has applied; none
+  // yet after construction or Load().
+  std::optional<int64_t> expired_cutoff_ms_;
+  // Widths found in the store by Load() that no window uses; deleted
+  // entirely at the next CollectChanges().
+  std::vector<int64_t> stale_widths_;
   size_t pending_bytes_ = 0;
 };
 

@@ -1,0 +1,146 @@
+#include "daemon/app/cli.h"
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/app/daemon.h"
+#include "daemon/app/replay.h"
+#include "daemon/common/log.h"
+#include "daemon/config/config.h"
+
+namespace prodops::app {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  prodopsd --config FILE                 run the daemon\n"
+    "  prodopsd check-config FILE             validate a config file\n"
+    "  prodopsd replay --config FILE --input EVENTS.ndjson [--input MORE.ndjson]\n"
+    "                  [--state-dir DIR]      run the pipeline over NDJSON files and\n"
+    "                                         print the final exposition\n"
+    "  prodopsd --version\n";
+
+std::atomic<bool> stop_requested{false};
+
+void OnStopSignal(int) { stop_requested.store(true); }
+
+int UsageError(const std::string& message) {
+  std::cerr << "prodopsd: " << message << "\n" << kUsage;
+  return kExitUsage;
+}
+
+// Parses "--name VALUE" pairs; repeated names keep every value.
+bool ParseFlags(const std::vector<std::string>& args, size_t first,
+                std::map<std::string, std::vector<std::string>>* flags, std::string* error) {
+  for (size_t i = first; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg.rfind("--", 0) != 0) {
+      *error = absl::StrCat("unexpected argument \"", arg, "\"");
+      return false;
+    }
+    if (i + 1 >= args.size()) {
+      *error = absl::StrCat(arg, " needs a value");
+      return false;
+    }
+    (*flags)[arg.substr(2)].push_back(args[++i]);
+  }
+  return true;
+}
+
+absl::StatusOr<prodops::v1::DaemonConfig> LoadConfig(const std::string& path) {
+  return config::LoadConfigFile(path);
+}
+
+int CheckConfig(const std::string& path) {
+  absl::StatusOr<prodops::v1::DaemonConfig> config = LoadConfig(path);
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::cout << path << ": OK\n";
+  return kExitOk;
+}
+
+int Replay(const std::map<std::string, std::vector<std::string>>& flags) {
+  for (const auto& [name, values] : flags) {
+    if (name != "config" && name != "input" && name != "state-dir") {
+      return UsageError(absl::StrCat("unknown flag --", name));
+    }
+  }
+  if (!flags.contains("config") || flags.at("config").size() != 1) {
+    return UsageError("replay needs exactly one --config FILE");
+  }
+  if (!flags.contains("input")) return UsageError("replay needs at least one --input FILE");
+  absl::StatusOr<prodops::v1::DaemonConfig> config = LoadConfig(flags.at("config")[0]);
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  ReplayOptions options;
+  options.inputs = flags.at("input");
+  if (flags.contains("state-dir")) options.state_dir = flags.at("state-dir").back();
+  if (absl::Status s = RunReplay(*config, options, std::cout); !s.ok()) {
+    std::cerr << "prodopsd replay: " << s.message() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int RunDaemon(const std::string& path) {
+  absl::StatusOr<prodops::v1::DaemonConfig> config = LoadConfig(path);
+  if (!config.ok()) {
+    std::cerr << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGINT, OnStopSignal);
+  Log(LogLevel::kInfo, absl::StrCat("prodopsd ", PRODOPS_VERSION, " starting with ", path));
+  absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(*config);
+  if (!daemon.ok()) {
+    Log(LogLevel::kError, absl::StrCat("cannot start: ", daemon.status().message()));
+    return kExitFailure;
+  }
+  if (absl::Status s = (*daemon)->Run(stop_requested); !s.ok()) {
+    Log(LogLevel::kError, std::string(s.message()));
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int RunCommandLine(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return UsageError("nothing to do");
+  if (args[0] == "--version") {
+    std::cout << "prodopsd " << PRODOPS_VERSION << "\n";
+    return kExitOk;
+  }
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return kExitOk;
+  }
+  if (args[0] == "check-config") {
+    if (args.size() != 2) return UsageError("check-config needs exactly one FILE");
+    return CheckConfig(args[1]);
+  }
+  std::map<std::string, std::vector<std::string>> flags;
+  std::string error;
+  const bool is_replay = args[0] == "replay";
+  if (!ParseFlags(args, is_replay ? 1 : 0, &flags, &error)) return UsageError(error);
+  if (is_replay) return Replay(flags);
+  if (flags.size() != 1 || !flags.contains("config") || flags.at("config").size() != 1) {
+    return UsageError("the daemon takes exactly one --config FILE");
+  }
+  return RunDaemon(flags.at("config")[0]);
+}
+
+}  // namespace prodops::app

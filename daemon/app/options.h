@@ -1,0 +1,24 @@
+#pragma once
+
+#include "daemon/app/pipeline.h"
+#include "daemon/export/http_server.h"
+#include "daemon/ingest/consumer.h"
+#include "daemon/sim/simulator.h"
+#include "daemon/state/rocks_store.h"
+#include "prodops/v1/config.pb.h"
+
+namespace prodops::app {
+
+// The one place where the validated proto config becomes the options
+// structs of the modules.
+decode::Format ToFormat(prodops::v1::TopicConfig::Format format);
+decode::Content ToContent(prodops::v1::TopicConfig::Content content);
+PipelineOptions ToPipelineOptions(const prodops::v1::DaemonConfig& config);
+state::RocksStoreOptions ToStoreOptions(const prodops::v1::DaemonConfig& config);
+exporter::HttpServerOptions ToHttpOptions(const prodops::v1::DaemonConfig& config);
+// `bootstrap_servers` overrides the config's (the embedded cluster's).
+ingest::ConsumerOptions ToConsumerOptions(const prodops::v1::DaemonConfig& config,
+                                          const std::string& bootstrap_servers);
+sim::SimulatorOptions ToSimulatorOptions(const prodops::v1::DaemonConfig& config);
+
+}  // namespace prodops::app

@@ -1,0 +1,187 @@
+#include "daemon/app/pipeline.h"
+
+#include <chrono>
+
+#include "absl/hash/hash.h"
+#include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
+#include "daemon/signals/catalog.h"
+
+namespace prodops::app {
+namespace {
+
+// kOffsets layout: topic bytes, a NUL (never part of a topic name), the
+// partition as big-endian u32 -> next offset as big-endian u64.
+std::string OffsetKey(const ingest::TopicPartition& tp) {
+  std::string key = tp.topic;
+  key.push_back('\0');
+  const uint32_t p = static_cast<uint32_t>(tp.partition);
+  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(p >> shift));
+  return key;
+}
+
+std::string OffsetValue(int64_t offset) {
+  std::string value(8, '\0');
+  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(uint64_t(offset) >> (56 - 8 * i));
+  return value;
+}
+
+absl::Status ParseOffsetEntry(std::string_view key, std::string_view value,
+                              ingest::TopicPartition* tp, int64_t* offset) {
+  const size_t nul = key.find('\0');
+  if (nul == std::string_view::npos || key.size() != nul + 5 || value.size() != 8) {
+    return absl::DataLossError("malformed entry in the offsets column family");
+  }
+  tp->topic = std::string(key.substr(0, nul));
+  uint32_t p = 0;
+  for (size_t i = nul + 1; i < key.size(); ++i) p = (p << 8) | uint8_t(key[i]);
+  tp->partition = static_cast<int32_t>(p);
+  uint64_t o = 0;
+  for (char c : value) o = (o << 8) | uint8_t(c);
+  *offset = static_cast<int64_t>(o);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+size_t Pipeline::PartitionHash::operator()(const ingest::TopicPartition& tp) const {
+  return absl::HashOf(tp.topic, tp.partition);
+}
+
+Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock)
+    : options_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      aggregates_(options_.windows),
+      product_(&aggregates_) {
+  using signals::FindMetric;
+  for (const InputTopic& topic : options_.topics) {
+    topics_[topic.name] = TopicState{
+        topic,
+        signals::SeriesOf(*FindMetric(signals::kEventsIngestedTotal), {topic.name}),
+        signals::SeriesOf(*FindMetric(signals::kEventsLateTotal), {topic.name}),
+        signals::SeriesOf(*FindMetric(signals::kLastEventTimestamp), {topic.name}),
+    };
+  }
+}
+
+absl::Status Pipeline::Load() {
+  if (absl::Status s = aggregates_.Load(*store_); !s.ok()) return s;
+  absl::Status s = store_->Scan(
+      state::Family::kOffsets, "", [&](std::string_view key, std::string_view value) {
+        ingest::TopicPartition tp;
+        int64_t offset = 0;
+        if (absl::Status parsed = ParseOffsetEntry(key, value, &tp, &offset); !parsed.ok()) {
+          return parsed;
+        }
+        next_offsets_[tp] = offset;
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  // The newest event time is the windows' "now" in event-time mode.
+  aggregates_.ForEachMax([&](const window::SeriesKey&, int64_t value) {
+    max_event_time_ms_ = std::max(max_event_time_ms_, value);
+  });
+  last_flush_ms_ = clock_->NowMillis();
+  return absl::OkStatus();
+}
+
+int64_t Pipeline::AsOf() const {
+  return options_.time_mode == TimeMode::kEventTime ? max_event_time_ms_
+                                                     : clock_->NowMillis();
+}
+
+std::optional<int64_t> Pipeline::NextOffset(const ingest::TopicPartition& tp) const {
+  auto it = next_offsets_.find(tp);
+  if (it == next_offsets_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Pipeline::ProcessMessage(const ingest::Message& message) {
+  auto topic_it = topics_.find(absl::string_view(message.topic.data(), message.topic.size()));
+  if (topic_it == topics_.end()) return;  // not subscribed: cannot happen with Kafka
+  const TopicState& topic = topic_it->second;
+
+  ingest::TopicPartition tp{std::string(message.topic), message.partition};
+  int64_t& next = next_offsets_[tp];
+  if (message.offset < next) return;  // already in the state
+  next = message.offset + 1;
+  dirty_offsets_[tp] = true;
+
+  const decode::Decoded decoded = decode::DecodeEvent(
+      message.payload, topic.spec.format, topic.spec.content, &event_);
+  if (!decoded.ok()) {
+    Reject(topic, decoded.reason, decoded.detail, message);
+    return;
+  }
+  const int64_t occurred_ms = decode::OccurredAtMillis(event_);
+  max_event_time_ms_ = std::max(max_event_time_ms_, occurred_ms);
+  aggregates_.AddCounter(topic.ingested, 1);
+  aggregates_.UpdateMax(topic.last_event, occurred_ms);
+  if (!product_.Apply(event_, AsOf())) aggregates_.AddCounter(topic.late, 1);
+}
+
+void Pipeline::Reject(const TopicState& topic, decode::Reject reason,
+                      const std::string& detail, const ingest::Message& message) {
+  aggregates_.AddCounter(
+      signals::SeriesOf(*signals::FindMetric(signals::kEventsRejectedTotal),
+                        {topic.spec.name, decode::RejectName(reason)}),
+      1);
+  // Bad producers can send floods: log the first few, then every 1000th.
+  if (rejects_logged_++ < 10 || rejects_logged_ % 1000 == 0) {
+    Log(LogLevel::kWarning,
+        absl::StrCat("rejected message ", topic.spec.name, "[", message.partition, "]@",
+                     message.offset, " (", decode::RejectName(reason), "): ", detail));
+  }
+}
+
+bool Pipeline::FlushDue() const {
+  return clock_->NowMillis() - last_flush_ms_ >= options_.flush_interval_ms ||
+         aggregates_.PendingBytes() >= options_.cache_max_bytes;
+}
+
+absl::Status Pipeline::Flush() {
+  const auto started = std::chrono::steady_clock::now();
+  last_flush_ms_ = clock_->NowMillis();
+  aggregates_.ExpireBefore(AsOf());
+  // Appended after any changes a failed Write left behind: in a WriteBatch
+  // later operations win, so the newest absolute values are what persist.
+  aggregates_.CollectChanges(&unwritten_);
+  std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
+  for (const auto& [tp, dirty] : dirty_offsets_) {
+    const int64_t next = next_offsets_[tp];
+    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp), OffsetValue(next));
+    offsets.emplace_back(tp, next);
+  }
+  dirty_offsets_.clear();
+  if (unwritten_.empty()) return absl::OkStatus();
+
+  if (absl::Status s = store_->Write(unwritten_); !s.ok()) {
+    ++flush_errors_;
+    // Keep the offsets dirty so that they are committed once written.
+    for (const auto& entry : offsets) dirty_offsets_[entry.first] = true;
+    return s;
+  }
+  unwritten_.Clear();
+  ++flushes_;
+  last_flush_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  committable_.insert(committable_.end(), offsets.begin(), offsets.end());
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<ingest::TopicPartition, int64_t>> Pipeline::TakeCommittableOffsets() {
+  return std::exchange(committable_, {});
+}
+
+std::shared_ptr<const exporter::Snapshot> Pipeline::BuildSnapshot(
+    std::vector<prometheus::MetricFamily> live) const {
+  auto snapshot = std::make_shared<exporter::Snapshot>();
+  snapshot->as_of_ms = AsOf();
+  snapshot->families = std::move(live);
+  signals::CollectStored(aggregates_, snapshot->as_of_ms, &snapshot->families);
+  exporter::SortFamilies(&snapshot->families);
+  return snapshot;
+}
+
+}  // namespace prodops::app

@@ -1,0 +1,131 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "daemon/common/clock.h"
+#include "daemon/decode/decode.h"
+#include "daemon/export/snapshot.h"
+#include "daemon/ingest/kafka_common.h"
+#include "daemon/signals/product_metrics.h"
+#include "daemon/state/store.h"
+#include "daemon/window/aggregates.h"
+
+namespace prodops::app {
+
+struct InputTopic {
+  std::string name;
+  decode::Format format = decode::Format::kJson;
+  decode::Content content = decode::Content::kEnvelope;
+};
+
+// What "now" is for the trailing windows.
+enum class TimeMode {
+  kWallClock,  // live: the clock
+  kEventTime,  // replay: the newest occurred_at read so far
+};
+
+struct PipelineOptions {
+  // Required.
+  std::vector<InputTopic> topics;
+  // Required: at least one window.
+  window::Aggregates::Options windows;
+  // Default: 1000.
+  int64_t flush_interval_ms = 1000;
+  // Flush early when this many bytes of changes wait in memory.
+  // Default: 64 MiB.
+  size_t cache_max_bytes = 64u << 20;
+  // Default: kWallClock.
+  TimeMode time_mode = TimeMode::kWallClock;
+};
+
+// The one loop's state: decodes messages, updates the aggregates, and
+// writes them to the store together with the input offsets they account
+// for, in one atomic WriteSet. Whatever the source (Kafka, NDJSON files),
+// everything after the raw bytes is this code.
+//
+// Exactly-once: a message changes the aggregates and its partition's next
+// offset in memory; both reach the store in the same Write. After a crash,
+// the state holds the effects of exactly the messages before the stored
+// offsets, and the source resumes there.
+//
+// Single-threaded: one thread calls everything.
+class Pipeline {
+ public:
+  Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock);
+
+  // Restores aggregates and offsets from the store. Call once, first.
+  [[nodiscard]] absl::Status Load();
+
+  // Processes one message; never fails: bad input is counted as rejected.
+  // A message at or before the partition's stored position (already in the
+  // state) is skipped.
+  void ProcessMessage(const ingest::Message& message);
+
+  // The next offset to read from `tp`, if the state has one.
+  std::optional<int64_t> NextOffset(const ingest::TopicPartition& tp) const;
+
+  // Whether the flush interval has passed or the cache is full.
+  bool FlushDue() const;
+
+  // Writes all changes and offsets atomically. On error nothing is lost:
+  // the unwritten changes are kept and go out with the next Flush.
+  [[nodiscard]] absl::Status Flush();
+
+  // The offsets made durable by the latest successful Flush (for Kafka
+  // commits), then forgotten.
+  std::vector<std::pair<ingest::TopicPartition, int64_t>> TakeCommittableOffsets();
+
+  // Families for every stored metric as of AsOf(), plus `live` (metrics the
+  // caller computes, e.g. lag), sorted for exposition.
+  std::shared_ptr<const exporter::Snapshot> BuildSnapshot(
+      std::vector<prometheus::MetricFamily> live) const;
+
+  // The time the windows are evaluated at (see TimeMode).
+  int64_t AsOf() const;
+
+  uint64_t flushes() const { return flushes_; }
+  uint64_t flush_errors() const { return flush_errors_; }
+  double last_flush_seconds() const { return last_flush_seconds_; }
+  const window::Aggregates& aggregates() const { return aggregates_; }
+
+ private:
+  struct TopicState {
+    InputTopic spec;
+    window::SeriesKey ingested;
+    window::SeriesKey late;
+    window::SeriesKey last_event;
+  };
+  struct PartitionHash {
+    size_t operator()(const ingest::TopicPartition& tp) const;
+  };
+
+  void Reject(const TopicState& topic, decode::Reject reason, const std::string& detail,
+              const ingest::Message& message);
+
+  PipelineOptions options_;
+  state::StateStore* store_;
+  const Clock* clock_;
+  window::Aggregates aggregates_;
+  signals::ProductMetrics product_;
+  absl::flat_hash_map<std::string, TopicState> topics_;
+  absl::flat_hash_map<ingest::TopicPartition, int64_t, PartitionHash> next_offsets_;
+  absl::flat_hash_map<ingest::TopicPartition, bool, PartitionHash> dirty_offsets_;
+  std::vector<std::pair<ingest::TopicPartition, int64_t>> committable_;
+  // Changes collected but not yet written (a failed Write keeps them here).
+  state::WriteSet unwritten_;
+  prodops::v1::Event event_;  // reused for every message
+  int64_t max_event_time_ms_ = 0;
+  int64_t last_flush_ms_ = 0;
+  uint64_t flushes_ = 0;
+  uint64_t flush_errors_ = 0;
+  double last_flush_seconds_ = 0;
+  uint64_t rejects_logged_ = 0;
+};
+
+}  // namespace prodops::app

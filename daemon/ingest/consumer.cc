@@ -1,0 +1,239 @@
+#include "daemon/ingest/consumer.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
+#include "daemon/ingest/kafka_handles.h"
+#include "simdjson.h"
+
+namespace prodops::ingest {
+
+using internal::KafkaError;
+using internal::KafkaHandle;
+using internal::PartitionListHandle;
+
+struct KafkaConsumer::Impl {
+  RebalanceListener* listener = nullptr;
+  KafkaHandle rk;
+  std::atomic<bool> brokers_up{false};
+  bool closed = false;
+  // Rate limit for repeated client errors: the last time each was logged.
+  std::map<int, int64_t> last_error_log_ms;
+};
+
+namespace {
+
+std::vector<TopicPartition> ToVector(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  out.reserve(list->cnt);
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+bool IsCooperative(rd_kafka_t* rk) {
+  return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
+void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                 rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* impl = static_cast<KafkaConsumer::Impl*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto& p = partitions->elems[i];
+      const std::optional<int64_t> start = impl->listener->StartOffset({p.topic, p.partition});
+      p.offset = start.has_value() ? *start : RD_KAFKA_OFFSET_BEGINNING;
+      Log(LogLevel::kInfo, absl::StrCat("assigned ", p.topic, "[", p.partition, "] from ",
+                                        start.has_value() ? absl::StrCat("offset ", *start)
+                                                          : std::string("the beginning")));
+    }
+    rd_kafka_error_t* error = nullptr;
+    if (IsCooperative(rk)) {
+      error = rd_kafka_incremental_assign(rk, partitions);
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
+    if (error != nullptr) {
+      Log(LogLevel::kError, absl::StrCat("assign failed: ", rd_kafka_error_string(error)));
+      rd_kafka_error_destroy(error);
+    }
+    return;
+  }
+  // Revoked or lost: either way the partitions leave this member. Whatever
+  // was processed from them is made durable first, so that their next owner
+  // (maybe this process, after a restart) starts exactly after it.
+  impl->listener->BeforeRevoke(ToVector(partitions));
+  for (int i = 0; i < partitions->cnt; ++i) {
+    Log(LogLevel::kInfo, absl::StrCat("revoked ", partitions->elems[i].topic, "[",
+                                      partitions->elems[i].partition, "]"));
+  }
+  if (IsCooperative(rk)) {
+    rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
+    if (error != nullptr) rd_kafka_error_destroy(error);
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+}
+
+// Broker connectivity from librdkafka's statistics: up when at least one
+// real broker (nodeid >= 0, not a bootstrap placeholder) is in state "UP".
+int OnStatistics(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
+  auto* impl = static_cast<KafkaConsumer::Impl*>(opaque);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json, json_len).get(doc) != simdjson::SUCCESS) return 0;
+  simdjson::dom::object brokers;
+  if (doc["brokers"].get(brokers) != simdjson::SUCCESS) return 0;
+  bool up = false;
+  for (auto [name, broker] : brokers) {
+    int64_t node_id = -1;
+    std::string_view state;
+    if (broker["nodeid"].get(node_id) == simdjson::SUCCESS && node_id >= 0 &&
+        broker["state"].get(state) == simdjson::SUCCESS && state == "UP") {
+      up = true;
+    }
+  }
+  impl->brokers_up.store(up, std::memory_order_relaxed);
+  return 0;  // librdkafka frees `json`
+}
+
+void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* impl = static_cast<KafkaConsumer::Impl*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    impl->brokers_up.store(false, std::memory_order_relaxed);
+  }
+  // A broker outage repeats the same error many times a second: log each
+  // kind of error at most every 10 s.
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  int64_t& last = impl->last_error_log_ms[err];
+  if (last != 0 && now_ms - last < 10'000) return;
+  last = now_ms;
+  Log(LogLevel::kWarning, absl::StrCat("kafka: ", reason));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
+    const ConsumerOptions& options, RebalanceListener* listener) {
+  KafkaProperties properties = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"group.id", options.group_id},
+      {"client.id", options.client_id},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      // Positions come from the state store; Kafka's committed offsets are
+      // written by Commit() only for lag tools and never read back.
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"statistics.interval.ms", "1000"},
+      {"enable.partition.eof", "false"},
+  };
+  for (const auto& [name, value] : options.extra_properties) properties[name] = value;
+
+  auto impl = std::make_unique<Impl>();
+  impl->listener = listener;
+  absl::StatusOr<internal::ConfHandle> conf = internal::MakeConf(properties);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_opaque(conf->get(), impl.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), OnRebalance);
+  rd_kafka_conf_set_stats_cb(conf->get(), OnStatistics);
+  rd_kafka_conf_set_error_cb(conf->get(), OnError);
+  absl::StatusOr<KafkaHandle> rk = internal::MakeClient(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!rk.ok()) return rk.status();
+  impl->rk = *std::move(rk);
+  // Serve statistics, errors and rebalances from Poll(), on our thread.
+  rd_kafka_poll_set_consumer(impl->rk.get());
+
+  PartitionListHandle topics(rd_kafka_topic_partition_list_new(options.topics.size()));
+  for (const std::string& topic : options.topics) {
+    rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (absl::Status s = KafkaError("subscribe", rd_kafka_subscribe(impl->rk.get(), topics.get()));
+      !s.ok()) {
+    return s;
+  }
+  return std::unique_ptr<KafkaConsumer>(new KafkaConsumer(std::move(impl)));
+}
+
+KafkaConsumer::KafkaConsumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KafkaConsumer::~KafkaConsumer() { Close(); }
+
+bool KafkaConsumer::BrokersUp() const {
+  return impl_->brokers_up.load(std::memory_order_relaxed);
+}
+
+size_t KafkaConsumer::Poll(int timeout_ms, size_t max_messages,
+                           const std::function<void(const Message&)>& on_message) {
+  size_t delivered = 0;
+  int wait_ms = timeout_ms;
+  while (delivered < max_messages) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(impl_->rk.get(), wait_ms);
+    if (m == nullptr) break;
+    wait_ms = 0;  // after the first message, take only what is already here
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      OnError(impl_->rk.get(), m->err, rd_kafka_message_errstr(m), impl_.get());
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    Message message;
+    message.topic = rd_kafka_topic_name(m->rkt);
+    message.partition = m->partition;
+    message.offset = m->offset;
+    message.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+    message.payload = std::string_view(static_cast<const char*>(m->payload), m->len);
+    on_message(message);
+    rd_kafka_message_destroy(m);
+    ++delivered;
+  }
+  return delivered;
+}
+
+void KafkaConsumer::Commit(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
+  if (next_offsets.empty() || impl_->closed) return;
+  PartitionListHandle list(rd_kafka_topic_partition_list_new(next_offsets.size()));
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        offset;
+  }
+  const rd_kafka_resp_err_t err = rd_kafka_commit(impl_->rk.get(), list.get(), /*async=*/1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    OnError(impl_->rk.get(), err, "offset commit failed", impl_.get());
+  }
+}
+
+std::vector<TopicPartition> KafkaConsumer::Assignment() const {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  if (rd_kafka_assignment(impl_->rk.get(), &list) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  PartitionListHandle owned(list);
+  return ToVector(list);
+}
+
+std::optional<int64_t> KafkaConsumer::HighWatermark(const TopicPartition& tp) const {
+  int64_t low = -1;
+  int64_t high = -1;
+  if (rd_kafka_get_watermark_offsets(impl_->rk.get(), tp.topic.c_str(), tp.partition, &low,
+                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return std::nullopt;
+  }
+  return high;
+}
+
+void KafkaConsumer::Close() {
+  if (impl_ == nullptr || impl_->closed) return;
+  impl_->closed = true;
+  // Revokes the assignment through OnRebalance, then leaves the group.
+  if (rd_kafka_resp_err_t err = rd_kafka_consumer_close(impl_->rk.get()); err) {
+    Log(LogLevel::kWarning, absl::StrCat("consumer close: ", rd_kafka_err2str(err)));
+  }
+}
+
+}  // namespace prodops::ingest

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "daemon/ingest/kafka_common.h"
+
+namespace prodops::ingest {
+
+// Decides where partitions start and saves progress before they leave.
+// Called on the thread that calls KafkaConsumer::Poll or Close.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // The next offset to read from `tp` once it is assigned, as recorded in
+  // the state that was built from it; nullopt to read from the beginning
+  // (no state yet).
+  virtual std::optional<int64_t> StartOffset(const TopicPartition& tp) = 0;
+  // `partitions` are about to be taken away: make what was processed from
+  // them durable now.
+  virtual void BeforeRevoke(const std::vector<TopicPartition>& partitions) = 0;
+};
+
+struct ConsumerOptions {
+  // Required.
+  std::string bootstrap_servers;
+  // Required.
+  std::string group_id;
+  // Topics to subscribe to. Required.
+  std::vector<std::string> topics;
+  // Passed to librdkafka after prodopsd's own settings (security, tuning).
+  KafkaProperties extra_properties;
+  // client.id. Default: "prodopsd".
+  std::string client_id = "prodopsd";
+};
+
+// A member of a consumer group with cooperative-sticky assignment whose
+// positions come from the application's state, not from Kafka: on
+// assignment every partition starts at RebalanceListener::StartOffset.
+// Offsets are committed to Kafka only as a courtesy to lag tools (Commit).
+//
+// Not thread-safe: one thread calls Poll, Commit and Close. BrokersUp may be
+// read from any thread.
+class KafkaConsumer {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(
+      const ConsumerOptions& options, RebalanceListener* listener);
+  ~KafkaConsumer();
+
+  // Waits up to `timeout_ms` for the first message, then takes what is
+  // already fetched, up to `max_messages`, calling `on_message` for each.
+  // Rebalances are handled inside. Returns the number of messages.
+  size_t Poll(int timeout_ms, size_t max_messages,
+              const std::function<void(const Message&)>& on_message);
+
+  // Asynchronously commits `next_offsets` to the group. Failures are logged,
+  // never fatal: the state holds the authoritative offsets.
+  void Commit(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
+
+  // Whether at least one broker of the cluster is connected, as of the
+  // latest statistics (every second). Thread-safe.
+  bool BrokersUp() const;
+
+  std::vector<TopicPartition> Assignment() const;
+
+  // The partition's high watermark as last seen by the fetcher, if known.
+  std::optional<int64_t> HighWatermark(const TopicPartition& tp) const;
+
+  // Leaves the group (listener's BeforeRevoke runs) and closes. Idempotent.
+  void Close();
+
+  struct Impl;  // opaque; public only so that librdkafka callbacks can see it
+
+ private:
+  explicit KafkaConsumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace prodops::ingest

@@ -1,0 +1,35 @@
+#include "absl/strings/str_cat.h"
+#include "daemon/ingest/kafka_handles.h"
+
+namespace prodops::ingest::internal {
+
+absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
+}
+
+absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties) {
+  ConfHandle conf(rd_kafka_conf_new());
+  char error[512];
+  for (const auto& [name, value] : properties) {
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof(error)) !=
+        RD_KAFKA_CONF_OK) {
+      // librdkafka's message may quote the value; name the property only.
+      return absl::InvalidArgumentError(
+          absl::StrCat("Kafka property \"", name, "\" was refused by librdkafka"));
+    }
+  }
+  return conf;
+}
+
+absl::StatusOr<KafkaHandle> MakeClient(rd_kafka_type_t type, ConfHandle conf) {
+  char error[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), error, sizeof(error));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot create Kafka client: ", error));
+  }
+  conf.release();  // rd_kafka_new took ownership
+  return KafkaHandle(rk);
+}
+
+}  // namespace prodops::ingest::internal

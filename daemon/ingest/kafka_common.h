@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace prodops::ingest {
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  auto operator<=>(const TopicPartition&) const = default;
+};
+
+// One consumed message. Views are valid only during the callback that
+// receives it.
+struct Message {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string_view key;
+  std::string_view payload;
+};
+
+// librdkafka configuration properties, applied in order. Values may be
+// secrets: they are never logged.
+using KafkaProperties = std::map<std::string, std::string>;
+
+}  // namespace prodops::ingest

@@ -1,0 +1,41 @@
+#pragma once
+
+// Private to the ingest module: RAII over librdkafka handles, and the one
+// place where librdkafka errors become absl::Status.
+
+#include <librdkafka/rdkafka.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "daemon/ingest/kafka_common.h"
+
+namespace prodops::ingest::internal {
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+  void operator()(rd_kafka_topic_partition_list_t* list) const {
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+  void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
+  void operator()(rd_kafka_headers_t* headers) const { rd_kafka_headers_destroy(headers); }
+};
+using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+using ConfHandle = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
+using PartitionListHandle = std::unique_ptr<rd_kafka_topic_partition_list_t, KafkaDeleter>;
+using QueueHandle = std::unique_ptr<rd_kafka_queue_t, KafkaDeleter>;
+
+// `what`: the operation, for the message.
+absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err);
+
+// A configuration with every property set. The error names the property
+// but never its value (values may be secrets).
+absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties);
+
+// Creates a client of `type` from `conf` (taken over even on error).
+absl::StatusOr<KafkaHandle> MakeClient(rd_kafka_type_t type, ConfHandle conf);
+
+}  // namespace prodops::ingest::internal

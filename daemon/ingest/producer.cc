@@ -1,0 +1,91 @@
+#include "daemon/ingest/producer.h"
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
+#include "daemon/ingest/kafka_handles.h"
+
+namespace prodops::ingest {
+
+using internal::KafkaError;
+using internal::KafkaHandle;
+
+struct KafkaProducer::Impl {
+  KafkaHandle rk;
+  uint64_t failures = 0;
+  rd_kafka_resp_err_t first_failure = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+namespace {
+
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  auto* impl = static_cast<KafkaProducer::Impl*>(opaque);
+  if (impl->failures++ == 0) impl->first_failure = m->err;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
+    const ProducerOptions& options) {
+  KafkaProperties properties = {
+      {"bootstrap.servers", options.bootstrap_servers},
+      {"client.id", options.client_id},
+      {"enable.idempotence", "true"},
+      {"linger.ms", "5"},
+  };
+  for (const auto& [name, value] : options.extra_properties) properties[name] = value;
+  auto impl = std::make_unique<Impl>();
+  absl::StatusOr<internal::ConfHandle> conf = internal::MakeConf(properties);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_opaque(conf->get(), impl.get());
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  absl::StatusOr<KafkaHandle> rk = internal::MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!rk.ok()) return rk.status();
+  impl->rk = *std::move(rk);
+  return std::unique_ptr<KafkaProducer>(new KafkaProducer(std::move(impl)));
+}
+
+KafkaProducer::KafkaProducer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+KafkaProducer::~KafkaProducer() {
+  if (absl::Status s = Flush(10'000); !s.ok()) {
+    Log(LogLevel::kWarning, absl::StrCat("producer closing: ", s.message()));
+  }
+}
+
+absl::Status KafkaProducer::Produce(std::string_view topic, int32_t partition,
+                                    std::string_view key, std::string_view payload) {
+  while (true) {
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        impl_->rk.get(), RD_KAFKA_V_TOPIC(std::string(topic).c_str()),
+        RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      return KafkaError(absl::StrCat("produce to ", absl::string_view(topic.data(), topic.size())), err);
+    }
+    rd_kafka_poll(impl_->rk.get(), 100);  // let deliveries drain the queue
+  }
+}
+
+void KafkaProducer::Poll() { rd_kafka_poll(impl_->rk.get(), 0); }
+
+absl::Status KafkaProducer::Flush(int timeout_ms) {
+  const rd_kafka_resp_err_t err = rd_kafka_flush(impl_->rk.get(), timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(absl::StrCat("flush (", rd_kafka_outq_len(impl_->rk.get()),
+                                   " messages still queued)"),
+                      err);
+  }
+  if (impl_->failures > 0) {
+    const uint64_t failures = impl_->failures;
+    impl_->failures = 0;
+    return KafkaError(absl::StrCat(failures, " messages were not delivered"),
+                      impl_->first_failure);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace prodops::ingest

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "daemon/ingest/kafka_common.h"
+
+namespace prodops::ingest {
+
+struct ProducerOptions {
+  // Required.
+  std::string bootstrap_servers;
+  // Passed to librdkafka after prodopsd's own settings.
+  KafkaProperties extra_properties;
+  // client.id. Default: "prodopsd".
+  std::string client_id = "prodopsd";
+};
+
+// An idempotent producer (acks=all, no duplicates from retries, order kept
+// per partition). Thread-compatible: one thread at a time.
+class KafkaProducer {
+ public:
+  static constexpr int32_t kAnyPartition = -1;  // partition by key hash
+
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(
+      const ProducerOptions& options);
+  ~KafkaProducer();
+
+  // Queues one message (copied). While the local queue is full it waits,
+  // serving delivery reports, so a fast caller is slowed, not failed.
+  [[nodiscard]] absl::Status Produce(std::string_view topic, int32_t partition,
+                                     std::string_view key, std::string_view payload);
+
+  // Waits up to `timeout_ms` until everything queued is delivered. An error
+  // if the time ran out or any message failed since the previous Flush.
+  [[nodiscard]] absl::Status Flush(int timeout_ms);
+
+  // Serves delivery reports without waiting.
+  void Poll();
+
+  struct Impl;  // opaque; public only so that librdkafka callbacks can see it
+
+ private:
+  explicit KafkaProducer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace prodops::ingest

@@ -1,0 +1,118 @@
+#include "daemon/signals/catalog.h"
+
+#include <cmath>
+
+#include "absl/container/flat_hash_map.h"
+#include "daemon/common/log.h"
+#include "daemon/export/snapshot.h"
+
+namespace prodops::signals {
+namespace {
+
+using prometheus::MetricType;
+
+std::vector<MetricDef> MakeCatalog() {
+  return {
+      {std::string(kUsageEventsTotal), "Usage events accepted, by feature and action.",
+       MetricType::Counter, {"feature", "action"}, Storage::kCounter},
+      {std::string(kTicketsCreatedTotal), "Tickets created (TicketEvent kind CREATED).",
+       MetricType::Counter, {"ticket_type", "priority", "team"}, Storage::kCounter},
+      {std::string(kActiveUsers),
+       "Distinct users with a usage event in the trailing window (HyperLogLog, "
+       "relative error <= 2%); feature=\"__all__\" is the whole product.",
+       MetricType::Gauge, {"feature"}, Storage::kWindowedDistinct},
+      {std::string(kEventsIngestedTotal), "Events accepted from each input topic.",
+       MetricType::Counter, {"topic"}, Storage::kCounter},
+      {std::string(kEventsRejectedTotal),
+       "Messages rejected (not decodable or not valid), by topic and reason.",
+       MetricType::Counter, {"topic", "reason"}, Storage::kCounter},
+      {std::string(kEventsLateTotal),
+       "Accepted events too old for the windows (older than the longest window "
+       "plus the allowed lateness); they count in totals only.",
+       MetricType::Counter, {"topic"}, Storage::kCounter},
+      {std::string(kLastEventTimestamp), "Newest occurred_at accepted from each topic.",
+       MetricType::Gauge, {"topic"}, Storage::kMax, 0.001},
+      {std::string(kConsumerLag),
+       "Messages in the partition not yet processed (high watermark - next offset).",
+       MetricType::Gauge, {"topic", "partition"}, Storage::kLive},
+      {std::string(kBuildInfo), "Always 1; labels describe the build.", MetricType::Gauge,
+       {"version"}, Storage::kLive},
+      {std::string(kStateFlushesTotal),
+       "Flushes of aggregates and input offsets to RocksDB since start.",
+       MetricType::Counter, {}, Storage::kLive},
+      {std::string(kStateFlushErrorsTotal), "Flushes to RocksDB that failed since start.",
+       MetricType::Counter, {}, Storage::kLive},
+      {std::string(kStateFlushSeconds), "Duration of the latest flush to RocksDB.",
+       MetricType::Gauge, {}, Storage::kLive},
+      {std::string(kReady), "1 when the daemon is ready (see /readyz), else 0.",
+       MetricType::Gauge, {}, Storage::kLive},
+  };
+}
+
+const absl::flat_hash_map<std::string, const MetricDef*>& Index() {
+  static const auto* index = [] {
+    auto* map = new absl::flat_hash_map<std::string, const MetricDef*>();
+    for (const MetricDef& def : AllMetrics()) (*map)[def.name] = &def;
+    return map;
+  }();
+  return *index;
+}
+
+}  // namespace
+
+const std::vector<MetricDef>& AllMetrics() {
+  static const std::vector<MetricDef>* catalog = new std::vector<MetricDef>(MakeCatalog());
+  return *catalog;
+}
+
+const MetricDef* FindMetric(std::string_view name) {
+  auto it = Index().find(absl::string_view(name.data(), name.size()));
+  return it == Index().end() ? nullptr : it->second;
+}
+
+window::SeriesKey SeriesOf(const MetricDef& def,
+                           std::initializer_list<std::string_view> label_values) {
+  return window::MakeSeriesKey(def.name, label_values);
+}
+
+void CollectStored(const window::Aggregates& aggregates, int64_t as_of_ms,
+                   std::vector<prometheus::MetricFamily>* out) {
+  absl::flat_hash_map<std::string, prometheus::MetricFamily*> families;
+  // Reserve first: pointers into `out` must stay valid.
+  out->reserve(out->size() + AllMetrics().size());
+  for (const MetricDef& def : AllMetrics()) {
+    if (def.storage == Storage::kLive) continue;
+    out->push_back(exporter::MakeFamily(def.name, def.help, def.type));
+    families[def.name] = &out->back();
+  }
+  // Adds one sample of the series to its family; `window`
+  // is appended when not empty.
+  auto add = [&](const window::SeriesKey& series, double value, const std::string& window) {
+    absl::StatusOr<window::SeriesParts> parts = window::ParseSeriesKey(series);
+    if (!parts.ok()) return;  // not ours: written by a newer version?
+    const MetricDef* def = FindMetric(parts->metric);
+    auto family = families.find(parts->metric);
+    if (def == nullptr || family == families.end()) return;
+    std::vector<std::string> names = def->labels;
+    std::vector<std::string> values = std::move(parts->label_values);
+    if (!window.empty()) {
+      names.push_back("window");
+      values.push_back(window);
+    }
+    exporter::AddSample(family->second, names, values, value * def->scale);
+  };
+  aggregates.ForEachCounter([&](const window::SeriesKey& series, uint64_t value) {
+    add(series, static_cast<double>(value), "");
+  });
+  aggregates.ForEachMax([&](const window::SeriesKey& series, int64_t value) {
+    add(series, static_cast<double>(value), "");
+  });
+  for (const window::WindowSpec& spec : aggregates.windows()) {
+    aggregates.ForEachWindowedDistinct(
+        spec, as_of_ms, [&](const window::SeriesKey& series, double estimate) {
+          add(series, std::round(estimate), spec.name);
+        });
+  }
+}
+
+}  // namespace prodops::signals

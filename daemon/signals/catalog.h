@@ -1,0 +1,65 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "daemon/window/aggregates.h"
+#include "prometheus/metric_family.h"
+
+namespace prodops::signals {
+
+// Where a metric's value comes from.
+enum class Storage {
+  kCounter,           // Aggregates counter, cumulative
+  kMax,               // Aggregates maximum
+  kWindowedDistinct,  // Aggregates windowed distinct, one series per window
+  kLive,              // computed by the pipeline at snapshot time, not stored
+};
+
+// One exposed metric. Names and label names are the public contract.
+struct MetricDef {
+  std::string name;
+  std::string help;
+  prometheus::MetricType type;
+  // Label names in the order of the series key's label values. Windowed
+  // metrics get a trailing `window` label at exposition.
+  std::vector<std::string> labels;
+  Storage storage;
+  // Exposed value = stored value * scale (e.g. milliseconds to seconds).
+  double scale = 1.0;
+};
+
+// Every metric prodopsd exposes, by name; nullptr if unknown.
+const MetricDef* FindMetric(std::string_view name);
+const std::vector<MetricDef>& AllMetrics();
+
+// Series key of `def` with `label_values` (as many as def.labels).
+window::SeriesKey SeriesOf(const MetricDef& def,
+                           std::initializer_list<std::string_view> label_values);
+
+// Appends a family for every stored metric (counters, maxima, windowed
+// distinct counts over every window as of `as_of_ms`), including families
+// with no series yet.
+void CollectStored(const window::Aggregates& aggregates, int64_t as_of_ms,
+                   std::vector<prometheus::MetricFamily>* out);
+
+// Names used by more than one module.
+inline constexpr std::string_view kUsageEventsTotal = "prodops_usage_events_total";
+inline constexpr std::string_view kTicketsCreatedTotal = "prodops_tickets_created_total";
+inline constexpr std::string_view kActiveUsers = "prodops_active_users";
+inline constexpr std::string_view kEventsIngestedTotal = "prodops_events_ingested_total";
+inline constexpr std::string_view kEventsRejectedTotal = "prodops_events_rejected_total";
+inline constexpr std::string_view kEventsLateTotal = "prodops_events_late_total";
+inline constexpr std::string_view kLastEventTimestamp = "prodops_last_event_timestamp_seconds";
+inline constexpr std::string_view kConsumerLag = "prodops_consumer_lag_messages";
+inline constexpr std::string_view kBuildInfo = "prodops_build_info";
+inline constexpr std::string_view kStateFlushesTotal = "prodops_state_flushes_total";
+inline constexpr std::string_view kStateFlushErrorsTotal = "prodops_state_flush_errors_total";
+inline constexpr std::string_view kStateFlushSeconds = "prodops_state_last_flush_duration_seconds";
+inline constexpr std::string_view kReady = "prodops_ready";
+
+// Label value standing for "the whole product" in per-feature metrics.
+inline constexpr std::string_view kAllFeatures = "__all__";
+
+}  // namespace prodops::signals

@@ -1,0 +1,72 @@
+#include "daemon/signals/product_metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "daemon/decode/decode.h"
+#include "daemon/window/hll.h"
+
+namespace prodops::signals {
+
+using prodops::v1::Event;
+using prodops::v1::TicketEvent;
+
+namespace {
+
+const MetricDef& Def(std::string_view name) {
+  const MetricDef* def = FindMetric(name);
+  if (def == nullptr) std::abort();  // the catalog and this file disagree: a build bug
+  return *def;
+}
+
+}  // namespace
+
+std::string EnumLabel(const google::protobuf::EnumDescriptor* descriptor, int value) {
+  if (value == 0) return "unspecified";
+  const google::protobuf::EnumValueDescriptor* v = descriptor->FindValueByNumber(value);
+  return v == nullptr ? "unknown" : absl::AsciiStrToLower(v->name());
+}
+
+std::string_view TeamLabel(const std::string& team) {
+  return team.empty() ? std::string_view("__none__") : std::string_view(team);
+}
+
+ProductMetrics::ProductMetrics(window::Aggregates* aggregates)
+    : aggregates_(aggregates),
+      usage_events_(Def(kUsageEventsTotal)),
+      tickets_created_(Def(kTicketsCreatedTotal)),
+      active_users_(Def(kActiveUsers)) {}
+
+bool ProductMetrics::Apply(const Event& event, int64_t as_of_ms) {
+  switch (event.payload_case()) {
+    case Event::kUsage:
+      return ApplyUsage(event.usage(), decode::OccurredAtMillis(event), as_of_ms);
+    case Event::kTicket:
+      ApplyTicket(event.ticket());
+      return true;
+    default:
+      return true;  // releases and exposures feed later signals only
+  }
+}
+
+bool ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms,
+                                int64_t as_of_ms) {
+  aggregates_->AddCounter(SeriesOf(usage_events_, {usage.feature(), usage.action()}), 1);
+  const uint64_t user = window::HashItem(usage.user_id());
+  const bool in_window =
+      aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {usage.feature()}), at_ms,
+                                       user, as_of_ms);
+  aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {kAllFeatures}), at_ms, user,
+                                   as_of_ms);
+  return in_window;
+}
+
+void ProductMetrics::ApplyTicket(const TicketEvent& ticket) {
+  if (ticket.kind() != TicketEvent::CREATED) return;
+  aggregates_->AddCounter(
+      SeriesOf(tickets_created_,
+               {EnumLabel(TicketEvent::Type_descriptor(), ticket.type()),
+                EnumLabel(TicketEvent::Priority_descriptor(), ticket.priority()),
+                TeamLabel(ticket.team())}),
+      1);
+}
+
+}  // namespace prodops::signals

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+
+#include "daemon/signals/catalog.h"
+#include "daemon/window/aggregates.h"
+#include "prodops/v1/events.pb.h"
+
+namespace prodops::signals {
+
+// Turns accepted events into the product aggregates: usage events by
+// feature and action, tickets created by type, priority and team, and
+// active users per feature (and for the whole product) over the trailing
+// windows. The values live in `aggregates`; CollectStored() exposes them.
+// Single-threaded, like the Aggregates it writes to.
+class ProductMetrics {
+ public:
+  explicit ProductMetrics(window::Aggregates* aggregates);
+
+  // Applies one valid event (see decode::ValidateEvent). `as_of_ms` is the
+  // pipeline's current time. Returns false when the event was too old for
+  // the windows: totals still count it, windows do not.
+  bool Apply(const prodops::v1::Event& event, int64_t as_of_ms);
+
+ private:
+  bool ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms, int64_t as_of_ms);
+  void ApplyTicket(const prodops::v1::TicketEvent& ticket);
+
+  window::Aggregates* aggregates_;
+  const MetricDef& usage_events_;
+  const MetricDef& tickets_created_;
+  const MetricDef& active_users_;
+};
+
+// Label value of an enum: its contract name in lower case ("incident",
+// "high"); the zero value is "unspecified".
+std::string EnumLabel(const google::protobuf::EnumDescriptor* descriptor, int value);
+
+// Label value of a team: the name, or "__none__" when empty.
+std::string_view TeamLabel(const std::string& team);
+
+}  // namespace prodops::signals

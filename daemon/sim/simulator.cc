@@ -1,0 +1,213 @@
+#include "daemon/sim/simulator.h"
+
+#include <array>
+
+namespace prodops::sim {
+
+using prodops::v1::Event;
+using prodops::v1::ReleaseEvent;
+using prodops::v1::TicketEvent;
+
+namespace {
+
+struct Feature {
+  const char* name;
+  const char* team;
+  double weight;  // share of usage
+};
+
+constexpr std::array<Feature, 12> kFeatures = {{
+    {"search", "insights", 18},      {"dashboard", "insights", 16},
+    {"reports", "insights", 8},      {"checkout", "payments", 12},
+    {"billing", "payments", 5},      {"onboarding", "growth", 6},
+    {"notifications", "growth", 7},  {"export", "platform", 4},
+    {"integrations", "platform", 4}, {"api", "platform", 9},
+    {"mobile_app", "mobile", 8},     {"settings", "mobile", 3},
+}};
+constexpr std::array<const char*, 5> kActions = {"view", "view", "click", "submit", "search"};
+constexpr const char* kSupportDesk = "support";
+constexpr int64_t kReleaseEveryMs = 180'000;
+constexpr int64_t kBurstMs = 90'000;
+
+void SetTime(int64_t at_ms, google::protobuf::Timestamp* ts) {
+  ts->set_seconds(at_ms / 1000);
+  ts->set_nanos(static_cast<int32_t>(at_ms % 1000) * 1'000'000);
+}
+
+}  // namespace
+
+Simulator::Simulator(SimulatorOptions options)
+    : options_(options), random_(options.seed) {}
+
+std::string Simulator::NextEventId() {
+  return "sim-" + std::to_string(options_.seed) + "-" + std::to_string(++sequence_);
+}
+
+int64_t Simulator::Between(int64_t low_ms, int64_t high_ms) {
+  return std::uniform_int_distribution<int64_t>(low_ms, high_ms)(random_);
+}
+
+bool Simulator::Chance(double p) { return std::bernoulli_distribution(p)(random_); }
+
+int Simulator::PickFeature() {
+  static const std::discrete_distribution<int>::param_type weights = [] {
+    std::vector<double> w;
+    for (const Feature& f : kFeatures) w.push_back(f.weight);
+    return std::discrete_distribution<int>::param_type(w.begin(), w.end());
+  }();
+  return std::discrete_distribution<int>(weights)(random_);
+}
+
+void Simulator::Schedule(int64_t at_ms, Event event) {
+  pending_.push(Scheduled{at_ms, ++sequence_, std::move(event)});
+}
+
+void Simulator::StartUsage(int64_t at_ms) {
+  Event event;
+  auto* usage = event.mutable_usage();
+  usage->set_event_id(NextEventId());
+  SetTime(at_ms, usage->mutable_occurred_at());
+  const int user = static_cast<int>(Between(0, options_.users - 1));
+  usage->set_user_id("user-" + std::to_string(user));
+  usage->set_account_id("account-" + std::to_string(user / 10));
+  usage->set_feature(kFeatures[PickFeature()].name);
+  usage->set_action(kActions[Between(0, kActions.size() - 1)]);
+  usage->set_release("r" + std::to_string(releases_));
+  Schedule(at_ms, std::move(event));
+}
+
+void Simulator::StartTicket(int64_t at_ms, int feature, bool incident) {
+  const std::string ticket_id = "T-" + std::to_string(options_.seed) + "-" +
+                                std::to_string(++tickets_);
+  const int user = static_cast<int>(Between(0, options_.users - 1));
+  TicketEvent base;
+  base.set_ticket_id(ticket_id);
+  base.set_account_id("account-" + std::to_string(user / 10));
+  base.add_features(kFeatures[feature].name);
+  base.set_release("r" + std::to_string(releases_));
+  if (incident) {
+    base.set_type(TicketEvent::INCIDENT);
+    base.set_priority(Chance(0.5) ? TicketEvent::URGENT : TicketEvent::HIGH);
+  } else {
+    const double r = std::uniform_real_distribution<double>(0, 1)(random_);
+    base.set_type(r < 0.45   ? TicketEvent::QUESTION
+                  : r < 0.7  ? TicketEvent::BUG
+                  : r < 0.78 ? TicketEvent::INCIDENT
+                  : r < 0.9  ? TicketEvent::FEATURE_REQUEST
+                             : TicketEvent::TASK);
+    const double q = std::uniform_real_distribution<double>(0, 1)(random_);
+    base.set_priority(q < 0.2   ? TicketEvent::LOW
+                      : q < 0.8 ? TicketEvent::NORMAL
+                      : q < 0.95 ? TicketEvent::HIGH
+                                 : TicketEvent::URGENT);
+  }
+  // Each step of the lifecycle is the ticket as it is after that step.
+  auto step = [&](int64_t t, TicketEvent::Kind kind, TicketEvent::Status status,
+                  const std::string& team, const std::string& assignee,
+                  TicketEvent::Actor actor, bool is_public) {
+    Event event;
+    TicketEvent* ticket = event.mutable_ticket();
+    *ticket = base;
+    ticket->set_event_id(NextEventId());
+    SetTime(t, ticket->mutable_occurred_at());
+    ticket->set_kind(kind);
+    ticket->set_status(status);
+    ticket->set_team(team);
+    ticket->set_assignee(assignee);
+    ticket->set_actor(actor);
+    ticket->set_public_(is_public);
+    Schedule(t, std::move(event));
+  };
+  const std::string owner = kFeatures[feature].team;
+  const std::string agent = owner + "-agent-" + std::to_string(Between(1, 4));
+  int64_t t = at_ms;
+  step(t, TicketEvent::CREATED, TicketEvent::NEW, kSupportDesk, "", TicketEvent::END_USER,
+       true);
+  t += Between(5'000, 60'000);
+  step(t, TicketEvent::ASSIGNED, TicketEvent::OPEN, owner, agent, TicketEvent::AGENT, false);
+  // The mobile team sends a third of its tickets back to the desk, which
+  // routes them to mobile again: the ping-pong ownership signals look for.
+  if (owner == "mobile" && Chance(0.33)) {
+    t += Between(10'000, 60'000);
+    step(t, TicketEvent::ASSIGNED, TicketEvent::OPEN, kSupportDesk, "", TicketEvent::AGENT,
+         false);
+    t += Between(10'000, 60'000);
+    step(t, TicketEvent::ASSIGNED, TicketEvent::OPEN, owner, agent, TicketEvent::AGENT, false);
+  }
+  t += Between(10'000, 120'000);
+  step(t, TicketEvent::COMMENT_ADDED, TicketEvent::PENDING, owner, agent, TicketEvent::AGENT,
+       true);
+  t += Between(30'000, 300'000);
+  step(t, TicketEvent::STATUS_CHANGED, TicketEvent::SOLVED, owner, agent, TicketEvent::AGENT,
+       false);
+}
+
+void Simulator::StartRelease(int64_t at_ms) {
+  const int feature = PickFeature();
+  Event event;
+  ReleaseEvent* release = event.mutable_release();
+  release->set_event_id(NextEventId());
+  SetTime(at_ms, release->mutable_occurred_at());
+  release->set_release("r" + std::to_string(++releases_));
+  release->set_kind(ReleaseEvent::DEPLOY);
+  release->set_team(kFeatures[feature].team);
+  release->add_features(kFeatures[feature].name);
+  const std::string name = release->release();
+  Schedule(at_ms, event);
+  burst_feature_ = feature;
+  burst_until_ms_ = at_ms + kBurstMs;
+  // Now and then the release is bad enough to be rolled back.
+  if (Chance(0.25)) {
+    Event rollback = event;
+    rollback.mutable_release()->set_event_id(NextEventId());
+    rollback.mutable_release()->set_kind(ReleaseEvent::ROLLBACK);
+    const int64_t t = at_ms + Between(30'000, kBurstMs);
+    SetTime(t, rollback.mutable_release()->mutable_occurred_at());
+    Schedule(t, std::move(rollback));
+  }
+}
+
+void Simulator::StartExposure(int64_t at_ms) {
+  Event event;
+  auto* exposure = event.mutable_exposure();
+  exposure->set_event_id(NextEventId());
+  SetTime(at_ms, exposure->mutable_occurred_at());
+  const int user = static_cast<int>(Between(0, options_.users - 1));
+  exposure->set_user_id("user-" + std::to_string(user));
+  exposure->set_account_id("account-" + std::to_string(user / 10));
+  exposure->set_experiment("new_checkout");
+  // Configured as 50/50, delivered 55/45: a sample ratio mismatch.
+  exposure->set_variant(Chance(0.55) ? "control" : "treatment");
+  Schedule(at_ms, std::move(event));
+}
+
+void Simulator::Generate(int64_t from_ms, int64_t to_ms, std::vector<Event>* out) {
+  if (next_release_ms_ < 0) next_release_ms_ = from_ms + 20'000;
+  // Arrivals of new activity in (from, to]: a Poisson process per kind.
+  const double seconds = (to_ms - from_ms) / 1000.0;
+  const double rate = options_.events_per_second;
+  auto arrivals = [&](double per_second) {
+    return std::poisson_distribution<int>(per_second * seconds)(random_);
+  };
+  for (int i = arrivals(rate * 0.85); i > 0; --i) StartUsage(Between(from_ms + 1, to_ms));
+  for (int i = arrivals(rate * 0.005); i > 0; --i) {
+    StartTicket(Between(from_ms + 1, to_ms), PickFeature(), /*incident=*/false);
+  }
+  for (int i = arrivals(rate * 0.05); i > 0; --i) StartExposure(Between(from_ms + 1, to_ms));
+  if (burst_until_ms_ > from_ms) {
+    for (int i = arrivals(0.3); i > 0; --i) {
+      StartTicket(Between(from_ms + 1, std::min(to_ms, burst_until_ms_)), burst_feature_,
+                  /*incident=*/true);
+    }
+  }
+  while (next_release_ms_ <= to_ms) {
+    StartRelease(next_release_ms_);
+    next_release_ms_ += kReleaseEveryMs;
+  }
+  while (!pending_.empty() && pending_.top().at_ms <= to_ms) {
+    out->push_back(pending_.top().event);
+    pending_.pop();
+  }
+}
+
+}  // namespace prodops::sim

@@ -1,0 +1,283 @@
+// The daemon as users run it, against librdkafka's mock cluster (real
+// sockets on loopback): exact counts, crash recovery, shutdown, readiness
+// and start-up failures.
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/ingest/mock_cluster.h"
+#include "daemon/ingest/producer.h"
+#include "daemon/sim/encode.h"
+#include "gtest/gtest.h"
+#include "prodops/v1/events.pb.h"
+#include "tests/support/daemon_process.h"
+#include "tests/support/exposition.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+
+namespace prodops {
+namespace {
+
+using prodops::v1::Event;
+using prodops::v1::TicketEvent;
+using testing::DaemonProcess;
+using testing::HttpGet;
+using testing::ParseExposition;
+using testing::Samples;
+using testing::SumOf;
+
+constexpr int kPartitions = 4;
+constexpr const char* kUsageTopic = "it.usage";      // JSON, bare UsageEvent
+constexpr const char* kTicketTopic = "it.tickets";   // protobuf, bare TicketEvent
+constexpr const char* kEventsTopic = "it.events";    // JSON envelopes
+
+const char* const kFeatures[] = {"search", "checkout", "reports", "billing", "api"};
+const char* const kActions[] = {"view", "click", "submit"};
+
+// What the test produced, as the daemon should count it.
+struct Expected {
+  std::map<std::string, double> series;  // exposition series -> value
+  std::map<std::string, std::set<std::string>> users;  // feature -> user ids
+  int64_t accepted = 0;
+  int64_t rejected = 0;
+};
+
+class DaemonIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cluster = ingest::MockCluster::Start(3);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    for (const char* topic : {kUsageTopic, kTicketTopic, kEventsTopic}) {
+      ASSERT_TRUE(cluster_->CreateTopic(topic, kPartitions).ok());
+    }
+    ingest::ProducerOptions options;
+    options.bootstrap_servers = cluster_->bootstrap_servers();
+    auto producer = ingest::KafkaProducer::Create(options);
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    producer_ = *std::move(producer);
+    port_ = testing::FreePort();
+    config_path_ = dir_.File("prodopsd.textproto");
+    testing::WriteFile(config_path_, Config(dir_.File("state")));
+  }
+
+  std::string Config(const std::string& state_dir) const {
+    return absl::StrCat(
+        "kafka { bootstrap_servers: \"", cluster_->bootstrap_servers(),
+        "\" group_id: \"it\" properties { key: \"topic.metadata.refresh.interval.ms\" "
+        "value: \"1000\" } }\n",
+        "topic { name: \"", kUsageTopic, "\" format: JSON content: USAGE }\n",
+        "topic { name: \"", kTicketTopic, "\" format: PROTOBUF content: TICKET }\n",
+        "topic { name: \"", kEventsTopic, "\" format: JSON content: ENVELOPE }\n",
+        "state { dir: \"", state_dir, "\" flush_interval_ms: 200 }\n",
+        "http { listen_address: \"127.0.0.1:", port_, "\" }\n");
+  }
+
+  std::unique_ptr<DaemonProcess> StartDaemon() {
+    return std::make_unique<DaemonProcess>(
+        std::vector<std::string>{"--config", config_path_}, dir_.File("daemon.log"));
+  }
+
+  void Produce(const char* topic, decode::Format format, decode::Content content,
+               const Event& event) {
+    std::string payload;
+    ASSERT_TRUE(sim::EncodeEvent(event, format, content, &payload));
+    ASSERT_TRUE(producer_->Produce(topic, -1, sim::PartitionKey(event), payload).ok());
+  }
+
+  void ProduceRaw(const char* topic, const std::string& payload) {
+    ASSERT_TRUE(producer_->Produce(topic, -1, "", payload).ok());
+  }
+
+  // Produces events [first, last) of a deterministic mix and records what
+  // the daemon must count for them.
+  void ProduceMix(int first, int last, Expected* expected) {
+    for (int i = first; i < last; ++i) {
+      Event event;
+      // Within the last hour, so that every trailing window holds them all.
+      const int64_t seconds = start_seconds_ - 1800 + i % 1000;
+      if (i % 10 < 7) {  // usage, alternately bare JSON and envelope JSON
+        auto* usage = event.mutable_usage();
+        usage->set_event_id(absl::StrCat("u-", i));
+        usage->mutable_occurred_at()->set_seconds(seconds);
+        usage->set_user_id(absl::StrCat("user-", i % 37));
+        usage->set_account_id(absl::StrCat("acct-", i % 7));
+        usage->set_feature(kFeatures[i % 5]);
+        usage->set_action(kActions[i % 3]);
+        if (i % 2 == 0) {
+          Produce(kUsageTopic, decode::Format::kJson, decode::Content::kUsage, event);
+        } else {
+          Produce(kEventsTopic, decode::Format::kJson, decode::Content::kEnvelope, event);
+        }
+        expected->users[kFeatures[i % 5]].insert(usage->user_id());
+        expected->users["__all__"].insert(usage->user_id());
+        expected->series[absl::StrCat("prodops_usage_events_total{feature=\"",
+                                      kFeatures[i % 5], "\",action=\"", kActions[i % 3],
+                                      "\"}")] += 1;
+      } else {  // tickets in protobuf
+        auto* ticket = event.mutable_ticket();
+        ticket->set_event_id(absl::StrCat("t-", i));
+        ticket->mutable_occurred_at()->set_seconds(seconds);
+        ticket->set_ticket_id(absl::StrCat("T", i / 3));
+        ticket->set_kind(i % 10 == 7 ? TicketEvent::CREATED : TicketEvent::COMMENT_ADDED);
+        ticket->set_type(i % 20 == 7 ? TicketEvent::INCIDENT : TicketEvent::QUESTION);
+        ticket->set_priority(TicketEvent::HIGH);
+        ticket->set_team(i % 4 == 0 ? "payments" : "growth");
+        Produce(kTicketTopic, decode::Format::kProtobuf, decode::Content::kTicket, event);
+        if (ticket->kind() == TicketEvent::CREATED) {
+          expected->series[absl::StrCat(
+              "prodops_tickets_created_total{ticket_type=\"",
+              i % 20 == 7 ? "incident" : "question", "\",priority=\"high\",team=\"",
+              ticket->team(), "\"}")] += 1;
+        }
+      }
+      ++expected->accepted;
+    }
+    ASSERT_TRUE(producer_->Flush(30'000).ok());
+  }
+
+  // Waits until the daemon has counted `accepted` and `rejected` messages.
+  Samples WaitForCounts(const Expected& expected, int timeout_ms = 60'000) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    Samples samples;
+    while (std::chrono::steady_clock::now() < deadline) {
+      samples = ParseExposition(HttpGet(port_, "/metrics").body);
+      if (SumOf(samples, "prodops_events_ingested_total") >= expected.accepted &&
+          SumOf(samples, "prodops_events_rejected_total") >= expected.rejected) {
+        // One more flush interval, so that anything counted twice would show.
+        std::this_thread::sleep_for(std::chrono::milliseconds(600));
+        return ParseExposition(HttpGet(port_, "/metrics").body);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "timed out; log:\n" << testing::ReadFile(dir_.File("daemon.log"));
+    return samples;
+  }
+
+  void ExpectExactly(const Samples& samples, const Expected& expected) {
+    EXPECT_EQ(SumOf(samples, "prodops_events_ingested_total"), expected.accepted);
+    EXPECT_EQ(SumOf(samples, "prodops_events_rejected_total"), expected.rejected);
+    for (const auto& [series, value] : expected.series) {
+      auto it = samples.find(series);
+      ASSERT_NE(it, samples.end()) << series;
+      EXPECT_EQ(it->second, value) << series;
+    }
+    EXPECT_EQ(SumOf(samples, "prodops_usage_events_total"),
+              SumOf(Samples(expected.series.begin(), expected.series.end()),
+                    "prodops_usage_events_total"));
+    // Sets this small are counted exactly by the distinct counter.
+    for (const auto& [feature, users] : expected.users) {
+      for (const char* window : {"1h", "1d", "7d"}) {
+        const std::string series = absl::StrCat("prodops_active_users{feature=\"", feature,
+                                                "\",window=\"", window, "\"}");
+        ASSERT_TRUE(samples.contains(series)) << series;
+        EXPECT_EQ(samples.at(series), users.size()) << series;
+      }
+    }
+    EXPECT_EQ(SumOf(samples, "prodops_events_late_total"), 0);
+  }
+
+  const int64_t start_seconds_ = std::chrono::duration_cast<std::chrono::seconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+  testing::TempDir dir_;
+  std::unique_ptr<ingest::MockCluster> cluster_;
+  std::unique_ptr<ingest::KafkaProducer> producer_;
+  int port_ = 0;
+  std::string config_path_;
+};
+
+TEST_F(DaemonIntegrationTest, CountsAKnownMixExactly) {
+  Expected expected;
+  ProduceMix(0, 3000, &expected);
+  // Bad input: counted, never fatal, offsets advance past it.
+  ProduceRaw(kUsageTopic, "{not json");
+  ProduceRaw(kUsageTopic, R"({"occurredAt":"2025-10-09T08:00:00Z","feature":"x"})");
+  ProduceRaw(kEventsTopic, R"({"ticket":{"eventId":"b1","occurredAt":"2025-10-09T08:00:00Z",)"
+                           R"("ticketId":"T1","kind":"EXPLODED"}})");
+  ProduceRaw(kTicketTopic, std::string("\xff\xff\xff", 3));
+  expected.rejected = 4;
+  ASSERT_TRUE(producer_->Flush(10'000).ok());
+
+  auto daemon = StartDaemon();
+  const Samples samples = WaitForCounts(expected);
+  ExpectExactly(samples, expected);
+  EXPECT_EQ(samples.at("prodops_events_rejected_total{topic=\"it.usage\",reason=\"malformed\"}"),
+            1);
+  EXPECT_EQ(samples.at(
+                "prodops_events_rejected_total{topic=\"it.usage\",reason=\"missing_event_id\"}"),
+            1);
+  EXPECT_EQ(samples.at(
+                "prodops_events_rejected_total{topic=\"it.events\",reason=\"unknown_enum\"}"),
+            1);
+  EXPECT_EQ(samples.at("prodops_build_info{version=\"" PRODOPS_VERSION "\"}"), 1);
+  EXPECT_EQ(samples.at("prodops_active_users{feature=\"__all__\",window=\"1h\"}"), 37);
+
+  EXPECT_EQ(HttpGet(port_, "/readyz").status, 200);
+  daemon->Kill(SIGTERM);
+  EXPECT_EQ(daemon->Wait(10'000), 0) << testing::ReadFile(dir_.File("daemon.log"));
+}
+
+TEST_F(DaemonIntegrationTest, SigkillAndRestartLoseAndDoubleCountNothing) {
+  Expected expected;
+  ProduceMix(0, 4000, &expected);
+  for (int round = 0; round < 3; ++round) {
+    auto daemon = StartDaemon();
+    // Let it get part of the way, then kill it without warning.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline &&
+           SumOf(ParseExposition(HttpGet(port_, "/metrics").body),
+                 "prodops_events_ingested_total") == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 + 150 * round));
+    daemon->Kill(SIGKILL);
+    EXPECT_EQ(daemon->Wait(10'000), 128 + SIGKILL);
+    ProduceMix(4000 + round * 1000, 5000 + round * 1000, &expected);
+  }
+  auto daemon = StartDaemon();
+  ExpectExactly(WaitForCounts(expected), expected);
+}
+
+TEST_F(DaemonIntegrationTest, ReportsNotReadyWhileKafkaIsDownAndRecovers) {
+  Expected expected;
+  ProduceMix(0, 500, &expected);
+  auto daemon = StartDaemon();
+  WaitForCounts(expected);
+  EXPECT_EQ(HttpGet(port_, "/readyz").status, 200);
+
+  for (int broker = 1; broker <= 3; ++broker) {
+    ASSERT_TRUE(cluster_->SetBrokerUp(broker, false).ok());
+  }
+  int status = 200;
+  for (int i = 0; i < 150 && status == 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = HttpGet(port_, "/readyz").status;
+  }
+  EXPECT_EQ(status, 503);
+  EXPECT_NE(HttpGet(port_, "/readyz").body.find("no Kafka broker reachable"), std::string::npos);
+
+  for (int broker = 1; broker <= 3; ++broker) {
+    ASSERT_TRUE(cluster_->SetBrokerUp(broker, true).ok());
+  }
+  ProduceMix(500, 1000, &expected);
+  ExpectExactly(WaitForCounts(expected), expected);
+  EXPECT_EQ(HttpGet(port_, "/readyz").status, 200);
+}
+
+TEST_F(DaemonIntegrationTest, StateDirectoryThatCannotBeOpenedStopsTheStart) {
+  testing::WriteFile(dir_.File("not-a-dir"), "x");
+  testing::WriteFile(config_path_, Config(dir_.File("not-a-dir")));
+  std::string out, err;
+  EXPECT_EQ(testing::RunDaemonCommand({"--config", config_path_}, &out, &err), 1);
+  EXPECT_NE(err.find(dir_.File("not-a-dir")), std::string::npos) << err;
+  EXPECT_NE(err.find("cannot start"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace prodops

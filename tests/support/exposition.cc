@@ -1,0 +1,31 @@
+#include "tests/support/exposition.h"
+
+#include <cstdlib>
+#include <sstream>
+
+namespace prodops::testing {
+
+Samples ParseExposition(const std::string& text) {
+  Samples samples;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    // The value follows the last space (label values may hold spaces, but
+    // are quoted before it).
+    const size_t space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    samples[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return samples;
+}
+
+double SumOf(const Samples& samples, const std::string& name) {
+  double sum = 0;
+  for (const auto& [series, value] : samples) {
+    if (series == name || series.rfind(name + "{", 0) == 0) sum += value;
+  }
+  return sum;
+}
+
+}  // namespace prodops::testing

@@ -1,0 +1,16 @@
+#pragma once
+
+#include <map>
+#include <string>
+
+namespace prodops::testing {
+
+// Samples of a Prometheus text exposition, keyed by the series exactly as
+// written (`name{label="value",...}` or `name`). Comment lines are skipped.
+using Samples = std::map<std::string, double>;
+Samples ParseExposition(const std::string& text);
+
+// Sum of every sample of metric `name` (any labels).
+double SumOf(const Samples& samples, const std::string& name);
+
+}  // namespace prodops::testing

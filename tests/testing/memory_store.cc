@@ -1,0 +1,52 @@
+#include "tests/testing/memory_store.h"
+
+#include <utility>
+
+namespace prodops::testing {
+
+absl::Status MemoryStore::Write(const state::WriteSet& changes) {
+  Families next = families_;
+  for (const state::WriteSet::Op& op : changes.ops()) {
+    std::map<std::string, std::string>& keys = next[static_cast<size_t>(op.family)];
+    switch (op.kind) {
+      case state::WriteSet::OpKind::kPut:
+        keys[op.key] = op.value;
+        break;
+      case state::WriteSet::OpKind::kDelete:
+        keys.erase(op.key);
+        break;
+      case state::WriteSet::OpKind::kDeleteRange:
+        // An inverted range is always a caller bug (RocksDB rejects or
+        // ignores it); failing makes it visible in unit tests.
+        if (op.value < op.key) {
+          return absl::InvalidArgumentError("DeleteRange: end before begin");
+        }
+        keys.erase(keys.lower_bound(op.key), keys.lower_bound(op.value));
+        break;
+    }
+  }
+  families_ = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStore::Scan(
+    state::Family family, std::string_view prefix,
+    const std::function<absl::Status(std::string_view key, std::string_view value)>&
+        visit) const {
+  const std::map<std::string, std::string>& keys = Contents(family);
+  for (auto it = keys.lower_bound(std::string(prefix));
+       it != keys.end() && std::string_view(it->first).starts_with(prefix); ++it) {
+    if (absl::Status status = visit(it->first, it->second); !status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> MemoryStore::Get(state::Family family,
+                                             std::string_view key) const {
+  const std::map<std::string, std::string>& keys = Contents(family);
+  const auto it = keys.find(std::string(key));
+  if (it == keys.end()) return absl::NotFoundError("key not found");
+  return it->second;
+}
+
+}  // namespace prodops::testing
