@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -57,6 +58,7 @@ class DaemonIntegrationTest : public ::testing::Test {
     }
     ingest::ProducerOptions options;
     options.bootstrap_servers = cluster_->bootstrap_servers();
+    options.extra_properties["socket.timeout.ms"] = "5000";
     auto producer = ingest::KafkaProducer::Create(options);
     ASSERT_TRUE(producer.ok()) << producer.status();
     producer_ = *std::move(producer);
@@ -68,8 +70,12 @@ class DaemonIntegrationTest : public ::testing::Test {
   std::string Config(const std::string& state_dir) const {
     return absl::StrCat(
         "kafka { bootstrap_servers: \"", cluster_->bootstrap_servers(),
-        "\" group_id: \"it\" properties { key: \"topic.metadata.refresh.interval.ms\" "
-        "value: \"1000\" } }\n",
+        "\" group_id: \"it\"\n",
+        // A killed member leaves the group after this, not the 45 s default;
+        // requests stuck on a broker that went away time out in 5 s.
+        "  properties { key: \"session.timeout.ms\" value: \"6000\" }\n",
+        "  properties { key: \"heartbeat.interval.ms\" value: \"1000\" }\n",
+        "  properties { key: \"socket.timeout.ms\" value: \"5000\" }\n}\n",
         "topic { name: \"", kUsageTopic, "\" format: JSON content: USAGE }\n",
         "topic { name: \"", kTicketTopic, "\" format: PROTOBUF content: TICKET }\n",
         "topic { name: \"", kEventsTopic, "\" format: JSON content: ENVELOPE }\n",
@@ -225,20 +231,27 @@ TEST_F(DaemonIntegrationTest, CountsAKnownMixExactly) {
 
 TEST_F(DaemonIntegrationTest, SigkillAndRestartLoseAndDoubleCountNothing) {
   Expected expected;
-  ProduceMix(0, 4000, &expected);
+  ProduceMix(0, 20000, &expected);
+  double seen = 0;
   for (int round = 0; round < 3; ++round) {
     auto daemon = StartDaemon();
-    // Let it get part of the way, then kill it without warning.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline &&
-           SumOf(ParseExposition(HttpGet(port_, "/metrics").body),
-                 "prodops_events_ingested_total") == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Let it make progress beyond what the previous run stored, then kill
+    // it without warning.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    const double before = seen;
+    while (std::chrono::steady_clock::now() < deadline && seen <= before) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      seen = SumOf(ParseExposition(HttpGet(port_, "/metrics").body),
+                   "prodops_events_ingested_total");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + 150 * round));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 * round));
     daemon->Kill(SIGKILL);
     EXPECT_EQ(daemon->Wait(10'000), 128 + SIGKILL);
-    ProduceMix(4000 + round * 1000, 5000 + round * 1000, &expected);
+    std::cout << "round " << round << ": killed with " << seen << " of " << expected.accepted
+              << " events visible\n";
+    EXPECT_GT(seen, before) << "the daemon made no progress before the kill";
+    EXPECT_LT(seen, expected.accepted) << "the kill came after the end of the stream";
+    ProduceMix(20000 + round * 1000, 21000 + round * 1000, &expected);
   }
   auto daemon = StartDaemon();
   ExpectExactly(WaitForCounts(expected), expected);
