@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/stubs/logging.h"
 #include "daemon/app/daemon.h"
 #include "daemon/app/replay.h"
 #include "daemon/common/log.h"
@@ -31,6 +32,15 @@ constexpr const char* kUsage =
 std::atomic<bool> stop_requested{false};
 
 void OnStopSignal(int) { stop_requested.store(true); }
+
+// protobuf logs an ERROR line for every message with invalid UTF-8 in a
+// string field. Such messages are rejected and counted already; a bad
+// producer must not flood the log, so protobuf's lines are debug output.
+void LogFromProtobuf(google::protobuf::LogLevel level, const char* file, int line,
+                     const std::string& message) {
+  Log(level == google::protobuf::LOGLEVEL_FATAL ? LogLevel::kError : LogLevel::kDebug,
+      absl::StrCat("protobuf ", file, ":", line, ": ", message));
+}
 
 int UsageError(const std::string& message) {
   std::cerr << "prodopsd: " << message << "\n" << kUsage;
@@ -118,6 +128,7 @@ int RunDaemon(const std::string& path) {
 }  // namespace
 
 int RunCommandLine(int argc, char** argv) {
+  google::protobuf::SetLogHandler(LogFromProtobuf);
   const std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return UsageError("nothing to do");
   if (args[0] == "--version") {

@@ -1,7 +1,21 @@
 #include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
 #include "daemon/ingest/kafka_handles.h"
 
 namespace prodops::ingest::internal {
+namespace {
+
+// librdkafka's own log lines (syslog levels), in the daemon's log format.
+// Called on librdkafka's threads; Log is thread-safe.
+void LogFromKafka(const rd_kafka_t* rk, int level, const char* facility, const char* message) {
+  const LogLevel ours = level <= 3   ? LogLevel::kError
+                        : level == 4 ? LogLevel::kWarning
+                        : level <= 6 ? LogLevel::kInfo
+                                     : LogLevel::kDebug;
+  Log(ours, absl::StrCat("kafka ", rd_kafka_name(rk), " ", facility, ": ", message));
+}
+
+}  // namespace
 
 absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
@@ -10,6 +24,7 @@ absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err) {
 
 absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties) {
   ConfHandle conf(rd_kafka_conf_new());
+  rd_kafka_conf_set_log_cb(conf.get(), LogFromKafka);
   char error[512];
   for (const auto& [name, value] : properties) {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), error, sizeof(error)) !=

@@ -23,7 +23,10 @@ struct MockCluster::Impl {
 
 absl::StatusOr<std::unique_ptr<MockCluster>> MockCluster::Start(int brokers) {
   absl::StatusOr<internal::ConfHandle> conf =
-      internal::MakeConf({{"client.id", "prodopsd-mock-cluster"}});
+      internal::MakeConf({{"client.id", "prodopsd-mock-cluster"},
+                          // It hosts the cluster and never connects anywhere:
+                          // silence the notice about having no bootstrap servers.
+                          {"log_level", "4"}});
   if (!conf.ok()) return conf.status();
   absl::StatusOr<KafkaHandle> owner = internal::MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
   if (!owner.ok()) return owner.status();
