@@ -53,7 +53,7 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
       store_(store),
       clock_(clock),
       aggregates_(options_.windows),
-      product_(&aggregates_) {
+      signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)) {
   using signals::FindMetric;
   for (const InputTopic& topic : options_.topics) {
     topics_[topic.name] = TopicState{
@@ -78,6 +78,9 @@ absl::Status Pipeline::Load() {
         return absl::OkStatus();
       });
   if (!s.ok()) return s;
+  for (const auto& set : signal_sets_) {
+    if (absl::Status loaded = set->Load(*store_); !loaded.ok()) return loaded;
+  }
   // The newest event time is the windows' "now" in event-time mode.
   aggregates_.ForEachMax([&](const window::SeriesKey&, int64_t value) {
     max_event_time_ms_ = std::max(max_event_time_ms_, value);
@@ -118,7 +121,9 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   max_event_time_ms_ = std::max(max_event_time_ms_, occurred_ms);
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
-  if (!product_.Apply(event_, AsOf())) aggregates_.AddCounter(topic.late, 1);
+  const int64_t as_of_ms = AsOf();
+  if (!aggregates_.InRetention(occurred_ms, as_of_ms)) aggregates_.AddCounter(topic.late, 1);
+  for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
 }
 
 void Pipeline::Reject(const TopicState& topic, decode::Reject reason,
@@ -136,17 +141,22 @@ void Pipeline::Reject(const TopicState& topic, decode::Reject reason,
 }
 
 bool Pipeline::FlushDue() const {
+  size_t pending = aggregates_.PendingBytes();
+  for (const auto& set : signal_sets_) pending += set->PendingBytes();
   return clock_->NowMillis() - last_flush_ms_ >= options_.flush_interval_ms ||
-         aggregates_.PendingBytes() >= options_.cache_max_bytes;
+         pending >= options_.cache_max_bytes;
 }
 
 absl::Status Pipeline::Flush() {
   const auto started = std::chrono::steady_clock::now();
   last_flush_ms_ = clock_->NowMillis();
-  aggregates_.ExpireBefore(AsOf());
+  const int64_t as_of_ms = AsOf();
+  for (const auto& set : signal_sets_) set->Advance(as_of_ms);
+  aggregates_.ExpireBefore(as_of_ms);
   // Appended after any changes a failed Write left behind: in a WriteBatch
   // later operations win, so the newest absolute values are what persist.
   aggregates_.CollectChanges(&unwritten_);
+  for (const auto& set : signal_sets_) set->CollectChanges(&unwritten_);
   std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
   for (const auto& [tp, dirty] : dirty_offsets_) {
     const int64_t next = next_offsets_[tp];
@@ -180,6 +190,7 @@ std::shared_ptr<const exporter::Snapshot> Pipeline::BuildSnapshot(
   snapshot->as_of_ms = AsOf();
   snapshot->families = std::move(live);
   signals::CollectStored(aggregates_, snapshot->as_of_ms, &snapshot->families);
+  for (const auto& set : signal_sets_) set->Collect(snapshot->as_of_ms, &snapshot->families);
   exporter::SortFamilies(&snapshot->families);
   return snapshot;
 }

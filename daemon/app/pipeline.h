@@ -12,7 +12,7 @@
 #include "daemon/decode/decode.h"
 #include "daemon/export/snapshot.h"
 #include "daemon/ingest/kafka_common.h"
-#include "daemon/signals/product_metrics.h"
+#include "daemon/signals/registry.h"
 #include "daemon/state/store.h"
 #include "daemon/window/aggregates.h"
 
@@ -42,6 +42,7 @@ struct PipelineOptions {
   size_t cache_max_bytes = 64u << 20;
   // Default: kWallClock.
   TimeMode time_mode = TimeMode::kWallClock;
+  signals::SignalsOptions signals;
 };
 
 // The one loop's state: decodes messages, updates the aggregates, and
@@ -112,7 +113,7 @@ class Pipeline {
   state::StateStore* store_;
   const Clock* clock_;
   window::Aggregates aggregates_;
-  signals::ProductMetrics product_;
+  std::vector<std::unique_ptr<signals::SignalSet>> signal_sets_;
   absl::flat_hash_map<std::string, TopicState> topics_;
   absl::flat_hash_map<ingest::TopicPartition, int64_t, PartitionHash> next_offsets_;
   absl::flat_hash_map<ingest::TopicPartition, bool, PartitionHash> dirty_offsets_;

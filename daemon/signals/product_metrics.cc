@@ -1,7 +1,6 @@
 #include "daemon/signals/product_metrics.h"
 
 #include "absl/strings/ascii.h"
-#include "daemon/decode/decode.h"
 #include "daemon/window/hll.h"
 
 namespace prodops::signals {
@@ -35,28 +34,27 @@ ProductMetrics::ProductMetrics(window::Aggregates* aggregates)
       tickets_created_(Def(kTicketsCreatedTotal)),
       active_users_(Def(kActiveUsers)) {}
 
-bool ProductMetrics::Apply(const Event& event, int64_t as_of_ms) {
+void ProductMetrics::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
   switch (event.payload_case()) {
     case Event::kUsage:
-      return ApplyUsage(event.usage(), decode::OccurredAtMillis(event), as_of_ms);
+      ApplyUsage(event.usage(), occurred_ms, as_of_ms);
+      break;
     case Event::kTicket:
       ApplyTicket(event.ticket());
-      return true;
+      break;
     default:
-      return true;  // releases and exposures feed later signals only
+      break;  // other signal sets handle releases and exposures
   }
 }
 
-bool ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms,
+void ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms,
                                 int64_t as_of_ms) {
   aggregates_->AddCounter(SeriesOf(usage_events_, {usage.feature(), usage.action()}), 1);
   const uint64_t user = window::HashItem(usage.user_id());
-  const bool in_window =
-      aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {usage.feature()}), at_ms,
-                                       user, as_of_ms);
+  aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {usage.feature()}), at_ms, user,
+                                   as_of_ms);
   aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {kAllFeatures}), at_ms, user,
                                    as_of_ms);
-  return in_window;
 }
 
 void ProductMetrics::ApplyTicket(const TicketEvent& ticket) {

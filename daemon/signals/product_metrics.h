@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "daemon/signals/catalog.h"
+#include "daemon/signals/signal_set.h"
 #include "daemon/window/aggregates.h"
 #include "prodops/v1/events.pb.h"
 
@@ -13,17 +14,14 @@ namespace prodops::signals {
 // active users per feature (and for the whole product) over the trailing
 // windows. The values live in `aggregates`; CollectStored() exposes them.
 // Single-threaded, like the Aggregates it writes to.
-class ProductMetrics {
+class ProductMetrics final : public SignalSet {
  public:
   explicit ProductMetrics(window::Aggregates* aggregates);
 
-  // Applies one valid event (see decode::ValidateEvent). `as_of_ms` is the
-  // pipeline's current time. Returns false when the event was too old for
-  // the windows: totals still count it, windows do not.
-  bool Apply(const prodops::v1::Event& event, int64_t as_of_ms);
+  void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
 
  private:
-  bool ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms, int64_t as_of_ms);
+  void ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms, int64_t as_of_ms);
   void ApplyTicket(const prodops::v1::TicketEvent& ticket);
 
   window::Aggregates* aggregates_;

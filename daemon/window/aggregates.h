@@ -96,6 +96,10 @@ class Aggregates {
       const WindowSpec& window, int64_t as_of_ms,
       const std::function<void(const SeriesKey&, double estimate)>& visit) const;
 
+  // Whether an event at `event_time_ms` still lands in the windows as of
+  // `as_of_ms` (the windowed updates above return this).
+  bool InRetention(int64_t event_time_ms, int64_t as_of_ms) const;
+
   // Drops buckets that are out of retention as of `as_of_ms`.
   void ExpireBefore(int64_t as_of_ms);
 
@@ -122,7 +126,6 @@ class Aggregates {
   // Buckets of one width, by start.
   using BucketsByStart = std::map<int64_t, Bucket>;
 
-  bool InRetention(int64_t event_time_ms, int64_t as_of_ms) const;
   void Reset();
   [[nodiscard]] absl::Status LoadBucket(std::string_view key, std::string_view value);
   // Calls `visit` for each bucket of window.bucket_ms in TrailingBuckets().

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "daemon/state/store.h"
+#include "prodops/v1/events.pb.h"
+#include "prometheus/metric_family.h"
+
+namespace prodops::signals {
+
+// A group of related signals (product usage, tickets, features, ...): it
+// consumes accepted events, keeps its state in the shared Aggregates and, if
+// it needs more, in its own store entries, and exposes metric families.
+//
+// Everything is called on the pipeline thread. State written through
+// CollectChanges() goes to the store in the same atomic write as the input
+// offsets, so a set that keeps all its state that way is exactly-once for
+// free. Results must depend only on the events (and as_of), never on wall
+// time or on the order of calls between flushes.
+class SignalSet {
+ public:
+  virtual ~SignalSet() = default;
+
+  // Restores the set's own state (beyond the Aggregates). Called once,
+  // after the Aggregates are loaded.
+  [[nodiscard]] virtual absl::Status Load(const state::StateStore& store) {
+    return absl::OkStatus();
+  }
+
+  // Applies one valid event with occurred_at `occurred_ms`; `as_of_ms` is
+  // the pipeline's time (see Pipeline::AsOf).
+  virtual void Apply(const prodops::v1::Event& event, int64_t occurred_ms,
+                     int64_t as_of_ms) = 0;
+
+  // Time-driven work up to `as_of_ms` (timers, expiry). Called before every
+  // flush and snapshot.
+  virtual void Advance(int64_t as_of_ms) {}
+
+  // Appends the set's own state changes since the last call.
+  virtual void CollectChanges(state::WriteSet* changes) {}
+
+  // Approximate bytes of changes not yet collected (counts toward the
+  // flush-when-full budget).
+  virtual size_t PendingBytes() const { return 0; }
+
+  // Appends the families this set computes itself (ratios, histograms,
+  // gauges); stored counters and windowed distincts in the catalog are
+  // exposed by CollectStored() and must not be repeated here.
+  virtual void Collect(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const {}
+};
+
+}  // namespace prodops::signals
