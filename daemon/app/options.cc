@@ -24,6 +24,51 @@ decode::Content ToContent(TopicConfig::Content content) {
   }
 }
 
+namespace {
+
+signals::SlaTargets ToSlaTargets(const prodops::v1::SlaTargets& targets) {
+  return {int64_t{targets.low_seconds()} * 1000, int64_t{targets.normal_seconds()} * 1000,
+          int64_t{targets.high_seconds()} * 1000, int64_t{targets.urgent_seconds()} * 1000};
+}
+
+signals::TicketOptions ToTicketOptions(const DaemonConfig& config) {
+  const prodops::v1::TicketSignalsConfig& tickets = config.signals().tickets();
+  signals::TicketOptions options;
+  options.first_reply_sla = ToSlaTargets(tickets.first_reply_sla());
+  options.resolution_sla = ToSlaTargets(tickets.resolution_sla());
+  options.reactive.clear();
+  for (const prodops::v1::ReactiveRule& rule : tickets.reactive()) {
+    options.reactive.push_back({rule.type(), rule.min_priority()});
+  }
+  options.spike_baseline_hours = static_cast<int>(tickets.spike().baseline_hours());
+  options.spike_mad_floor = tickets.spike().mad_floor();
+  options.spike_threshold = tickets.spike().threshold();
+  options.closed_ticket_expiry_ms = int64_t{tickets.closed_ticket_expiry_seconds()} * 1000;
+  options.allowed_lateness_ms = int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  return options;
+}
+
+signals::LabelBudgetOptions ToLabelBudgetOptions(const DaemonConfig& config) {
+  const prodops::v1::LabelBudgetConfig& budgets = config.signals().label_budgets();
+  signals::LabelBudgetOptions options;
+  options.team = budgets.team();
+  options.feature = budgets.feature();
+  options.release = budgets.release();
+  options.experiment = budgets.experiment();
+  options.variant = budgets.variant();
+  return options;
+}
+
+signals::ReleaseOptions ToReleaseOptions(const DaemonConfig& config) {
+  signals::ReleaseOptions options;
+  options.impact_ms = int64_t{config.signals().releases().impact_hours()} * 3'600'000;
+  options.recent_releases = config.signals().releases().recent_releases();
+  options.allowed_lateness_ms = int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  return options;
+}
+
+}  // namespace
+
 PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
   PipelineOptions options;
   for (const TopicConfig& topic : config.topic()) {
@@ -38,6 +83,9 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
       int64_t{config.windows().allowed_lateness_seconds()} * 1000;
   options.flush_interval_ms = config.state().flush_interval_ms();
   options.cache_max_bytes = config.state().cache_max_bytes();
+  options.signals.tickets = ToTicketOptions(config);
+  options.signals.label_budgets = ToLabelBudgetOptions(config);
+  options.signals.releases = ToReleaseOptions(config);
   return options;
 }
 

@@ -32,6 +32,8 @@ using ::prodops::v1::StateConfig;
 using ::prodops::v1::TopicConfig;
 using ::prodops::v1::WindowConfig;
 using ::prodops::v1::WindowSpec;
+using ::prodops::v1::SignalsConfig;
+using ::prodops::v1::TicketSignalsConfig;
 
 // Defaults and limits documented in config.proto.
 constexpr char kDefaultGroupId[] = "prodopsd";
@@ -47,6 +49,17 @@ constexpr char kDefaultListenAddress[] = "127.0.0.1:9464";
 constexpr uint32_t kDefaultEventsPerSecond = 200;
 constexpr uint32_t kDefaultUsers = 400;
 constexpr uint64_t kDefaultSeed = 1;
+
+// Ticket signal defaults (TicketSignalsConfig), in seconds by priority.
+struct DefaultSla {
+  uint32_t low, normal, high, urgent;
+};
+constexpr DefaultSla kDefaultFirstReplySla = {86400, 28800, 14400, 3600};
+constexpr DefaultSla kDefaultResolutionSla = {604800, 259200, 86400, 14400};
+constexpr uint32_t kDefaultSpikeBaselineHours = 168;
+constexpr double kDefaultSpikeMadFloor = 1.0;
+constexpr double kDefaultSpikeThreshold = 3.5;
+constexpr uint32_t kDefaultClosedTicketExpirySeconds = 345600;
 
 struct DefaultWindow {
   const char* name;
@@ -153,6 +166,51 @@ class Site {
   int column_ = 0;
 };
 
+void FillSlaDefaults(const DefaultSla& defaults, prodops::v1::SlaTargets* targets) {
+  if (targets->low_seconds() == 0) targets->set_low_seconds(defaults.low);
+  if (targets->normal_seconds() == 0) targets->set_normal_seconds(defaults.normal);
+  if (targets->high_seconds() == 0) targets->set_high_seconds(defaults.high);
+  if (targets->urgent_seconds() == 0) targets->set_urgent_seconds(defaults.urgent);
+}
+
+void FillTicketDefaults(TicketSignalsConfig* tickets) {
+  FillSlaDefaults(kDefaultFirstReplySla, tickets->mutable_first_reply_sla());
+  FillSlaDefaults(kDefaultResolutionSla, tickets->mutable_resolution_sla());
+  if (tickets->reactive().empty()) {
+    tickets->add_reactive()->set_type(prodops::v1::TicketEvent::INCIDENT);
+    prodops::v1::ReactiveRule* bug = tickets->add_reactive();
+    bug->set_type(prodops::v1::TicketEvent::BUG);
+    bug->set_min_priority(prodops::v1::TicketEvent::HIGH);
+  }
+  prodops::v1::SpikeConfig* spike = tickets->mutable_spike();
+  if (spike->baseline_hours() == 0) spike->set_baseline_hours(kDefaultSpikeBaselineHours);
+  if (spike->mad_floor() == 0) spike->set_mad_floor(kDefaultSpikeMadFloor);
+  if (spike->threshold() == 0) spike->set_threshold(kDefaultSpikeThreshold);
+  if (tickets->closed_ticket_expiry_seconds() == 0) {
+    tickets->set_closed_ticket_expiry_seconds(kDefaultClosedTicketExpirySeconds);
+  }
+}
+
+// Release and label budget defaults (ReleaseSignalsConfig,
+// LabelBudgetConfig).
+constexpr uint32_t kDefaultImpactHours = 24;
+constexpr uint32_t kMaxImpactHours = 168;
+constexpr uint32_t kDefaultRecentReleases = 20;
+constexpr uint32_t kMaxRecentReleases = 1000;
+constexpr uint32_t kMaxLabelBudget = 100000;
+
+void FillReleaseAndBudgetDefaults(prodops::v1::SignalsConfig* signals) {
+  prodops::v1::ReleaseSignalsConfig* releases = signals->mutable_releases();
+  if (releases->impact_hours() == 0) releases->set_impact_hours(kDefaultImpactHours);
+  if (releases->recent_releases() == 0) releases->set_recent_releases(kDefaultRecentReleases);
+  prodops::v1::LabelBudgetConfig* budgets = signals->mutable_label_budgets();
+  if (budgets->team() == 0) budgets->set_team(200);
+  if (budgets->feature() == 0) budgets->set_feature(500);
+  if (budgets->release() == 0) budgets->set_release(100);
+  if (budgets->experiment() == 0) budgets->set_experiment(50);
+  if (budgets->variant() == 0) budgets->set_variant(20);
+}
+
 void FillDefaults(DaemonConfig* config) {
   KafkaConfig* kafka = config->mutable_kafka();
   if (kafka->group_id().empty()) kafka->set_group_id(kDefaultGroupId);
@@ -184,6 +242,8 @@ void FillDefaults(DaemonConfig* config) {
   }
   if (simulator->users() == 0) simulator->set_users(kDefaultUsers);
   if (simulator->seed() == 0) simulator->set_seed(kDefaultSeed);
+  FillTicketDefaults(config->mutable_signals()->mutable_tickets());
+  FillReleaseAndBudgetDefaults(config->mutable_signals());
 }
 
 // "PROTOBUF or JSON": the values of an enum but its zero (unspecified).
@@ -344,6 +404,66 @@ absl::Status ValidateListenAddress(const std::string& address, const Site& site)
   return absl::OkStatus();
 }
 
+absl::Status ValidateTickets(const DaemonConfig& config, const Site& site) {
+  const TicketSignalsConfig& tickets = config.signals().tickets();
+  constexpr int kReactive = TicketSignalsConfig::kReactiveFieldNumber;
+  for (int i = 0; i < tickets.reactive_size(); ++i) {
+    const prodops::v1::ReactiveRule& rule = tickets.reactive(i);
+    const Site rule_site = site.Element(kReactive, i);
+    absl::Status status =
+        RequireEnum(rule_site.Field(prodops::v1::ReactiveRule::kTypeFieldNumber), rule.type(),
+                    prodops::v1::TicketEvent::Type_descriptor());
+    if (!status.ok()) return status;
+    if (rule.min_priority() != 0) {
+      status = RequireEnum(rule_site.Field(prodops::v1::ReactiveRule::kMinPriorityFieldNumber),
+                           rule.min_priority(), prodops::v1::TicketEvent::Priority_descriptor());
+      if (!status.ok()) return status;
+    }
+  }
+  const Site spike = site.Field(TicketSignalsConfig::kSpikeFieldNumber);
+  if (!(tickets.spike().mad_floor() > 0)) {
+    return spike.Field(prodops::v1::SpikeConfig::kMadFloorFieldNumber)
+        .Error(absl::StrCat("must be > 0, got ", tickets.spike().mad_floor()));
+  }
+  return absl::OkStatus();
+}
+
+// A value that must lie in [1, max].
+absl::Status RequireBetweenOneAnd(const Site& site, uint32_t value, uint32_t max) {
+  if (value >= 1 && value <= max) return absl::OkStatus();
+  return site.Error(absl::StrCat("must be between 1 and ", max, ", got ", value));
+}
+
+absl::Status ValidateReleases(const prodops::v1::ReleaseSignalsConfig& releases,
+                              const Site& site) {
+  absl::Status status = RequireBetweenOneAnd(
+      site.Field(prodops::v1::ReleaseSignalsConfig::kImpactHoursFieldNumber),
+      releases.impact_hours(), kMaxImpactHours);
+  if (status.ok()) {
+    status = RequireBetweenOneAnd(
+        site.Field(prodops::v1::ReleaseSignalsConfig::kRecentReleasesFieldNumber),
+        releases.recent_releases(), kMaxRecentReleases);
+  }
+  return status;
+}
+
+absl::Status ValidateLabelBudgets(const prodops::v1::LabelBudgetConfig& budgets,
+                                  const Site& site) {
+  using prodops::v1::LabelBudgetConfig;
+  const std::pair<int, uint32_t> fields[] = {
+      {LabelBudgetConfig::kTeamFieldNumber, budgets.team()},
+      {LabelBudgetConfig::kFeatureFieldNumber, budgets.feature()},
+      {LabelBudgetConfig::kReleaseFieldNumber, budgets.release()},
+      {LabelBudgetConfig::kExperimentFieldNumber, budgets.experiment()},
+      {LabelBudgetConfig::kVariantFieldNumber, budgets.variant()},
+  };
+  for (const auto& [number, value] : fields) {
+    absl::Status status = RequireBetweenOneAnd(site.Field(number), value, kMaxLabelBudget);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const DaemonConfig& config, const Site& root) {
   // In the order of the fields in config.proto, so that the first error
   // reported is the first one in a file written in that order.
@@ -369,6 +489,19 @@ absl::Status Validate(const DaemonConfig& config, const Site& root) {
     status = root.Field(DaemonConfig::kSimulatorFieldNumber)
                  .Field(SimulatorConfig::kEnabledFieldNumber)
                  .Error("requires kafka.embedded_brokers > 0");
+  }
+  if (status.ok()) {
+    status = ValidateTickets(config, root.Field(DaemonConfig::kSignalsFieldNumber)
+                                         .Field(SignalsConfig::kTicketsFieldNumber));
+  }
+  const Site signals = root.Field(DaemonConfig::kSignalsFieldNumber);
+  if (status.ok()) {
+    status = ValidateReleases(config.signals().releases(),
+                              signals.Field(SignalsConfig::kReleasesFieldNumber));
+  }
+  if (status.ok()) {
+    status = ValidateLabelBudgets(config.signals().label_budgets(),
+                                  signals.Field(SignalsConfig::kLabelBudgetsFieldNumber));
   }
   return status;
 }

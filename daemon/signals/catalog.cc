@@ -1,10 +1,16 @@
 #include "daemon/signals/catalog.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "daemon/export/snapshot.h"
+#include "daemon/signals/feature_signals.h"
+#include "daemon/signals/label_budget.h"
+#include "daemon/signals/release_signals.h"
+#include "daemon/signals/ticket_signals.h"
 
 namespace prodops::signals {
 namespace {
@@ -12,7 +18,7 @@ namespace {
 using prometheus::MetricType;
 
 std::vector<MetricDef> MakeCatalog() {
-  return {
+  std::vector<MetricDef> catalog = {
       {std::string(kUsageEventsTotal), "Usage events accepted, by feature and action.",
        MetricType::Counter, {"feature", "action"}, Storage::kCounter},
       {std::string(kTicketsCreatedTotal), "Tickets created (TicketEvent kind CREATED).",
@@ -47,6 +53,11 @@ std::vector<MetricDef> MakeCatalog() {
       {std::string(kReady), "1 when the daemon is ready (see /readyz), else 0.",
        MetricType::Gauge, {}, Storage::kLive},
   };
+  for (MetricDef& def : TicketMetricDefs()) catalog.push_back(std::move(def));
+  for (MetricDef& def : LabelBudgetMetricDefs()) catalog.push_back(std::move(def));
+  for (MetricDef& def : FeatureMetricDefs()) catalog.push_back(std::move(def));
+  for (MetricDef& def : ReleaseMetricDefs()) catalog.push_back(std::move(def));
+  return catalog;
 }
 
 const absl::flat_hash_map<std::string, const MetricDef*>& Index() {
@@ -68,6 +79,16 @@ const std::vector<MetricDef>& AllMetrics() {
 const MetricDef* FindMetric(std::string_view name) {
   auto it = Index().find(absl::string_view(name.data(), name.size()));
   return it == Index().end() ? nullptr : it->second;
+}
+
+const MetricDef& MetricOrDie(std::string_view name) {
+  const MetricDef* def = FindMetric(name);
+  if (def == nullptr) {
+    Log(LogLevel::kError, absl::StrCat("metric ", absl::string_view(name.data(), name.size()),
+                                       " is missing from the catalog"));
+    std::abort();
+  }
+  return *def;
 }
 
 window::SeriesKey SeriesOf(const MetricDef& def,

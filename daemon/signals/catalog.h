@@ -32,6 +32,9 @@ struct MetricDef {
 
 // Every metric prodopsd exposes, by name; nullptr if unknown.
 const MetricDef* FindMetric(std::string_view name);
+// FindMetric() for a name the code itself defines: aborts when it is missing,
+// since then the catalog and the code disagree (a build bug, not bad input).
+const MetricDef& MetricOrDie(std::string_view name);
 const std::vector<MetricDef>& AllMetrics();
 
 // Series key of `def` with `label_values` (as many as def.labels).

@@ -28,8 +28,9 @@ std::string_view TeamLabel(const std::string& team) {
   return team.empty() ? std::string_view("__none__") : std::string_view(team);
 }
 
-ProductMetrics::ProductMetrics(window::Aggregates* aggregates)
-    : aggregates_(aggregates),
+ProductMetrics::ProductMetrics(LabelBudget* budget, window::Aggregates* aggregates)
+    : budget_(budget),
+      aggregates_(aggregates),
       usage_events_(Def(kUsageEventsTotal)),
       tickets_created_(Def(kTicketsCreatedTotal)),
       active_users_(Def(kActiveUsers)) {}
@@ -49,9 +50,10 @@ void ProductMetrics::Apply(const Event& event, int64_t occurred_ms, int64_t as_o
 
 void ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms,
                                 int64_t as_of_ms) {
-  aggregates_->AddCounter(SeriesOf(usage_events_, {usage.feature(), usage.action()}), 1);
+  const std::string_view feature = budget_->Admit(BudgetedLabel::kFeature, usage.feature());
+  aggregates_->AddCounter(SeriesOf(usage_events_, {feature, usage.action()}), 1);
   const uint64_t user = window::HashItem(usage.user_id());
-  aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {usage.feature()}), at_ms, user,
+  aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {feature}), at_ms, user,
                                    as_of_ms);
   aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {kAllFeatures}), at_ms, user,
                                    as_of_ms);

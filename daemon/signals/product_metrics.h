@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "daemon/signals/catalog.h"
+#include "daemon/signals/label_budget.h"
 #include "daemon/signals/signal_set.h"
 #include "daemon/window/aggregates.h"
 #include "prodops/v1/events.pb.h"
@@ -16,7 +17,8 @@ namespace prodops::signals {
 // Single-threaded, like the Aggregates it writes to.
 class ProductMetrics final : public SignalSet {
  public:
-  explicit ProductMetrics(window::Aggregates* aggregates);
+  // Feature labels go through `budget`; both arguments must outlive this.
+  ProductMetrics(LabelBudget* budget, window::Aggregates* aggregates);
 
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
 
@@ -24,6 +26,7 @@ class ProductMetrics final : public SignalSet {
   void ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms, int64_t as_of_ms);
   void ApplyTicket(const prodops::v1::TicketEvent& ticket);
 
+  LabelBudget* budget_;
   window::Aggregates* aggregates_;
   const MetricDef& usage_events_;
   const MetricDef& tickets_created_;

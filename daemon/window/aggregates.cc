@@ -311,6 +311,18 @@ void Aggregates::ForEachWindowedCount(
   for (const auto& [unused, sum] : sums) visit(*sum.series, sum.value);
 }
 
+void Aggregates::ForEachBucketCount(
+    int64_t bucket_ms, const BucketRange& range,
+    const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit) const {
+  const auto by_width = buckets_.find(bucket_ms);
+  if (by_width == buckets_.end()) return;
+  const BucketsByStart& by_start = by_width->second;
+  for (auto it = by_start.lower_bound(range.first_start_ms);
+       it != by_start.end() && it->first <= range.last_start_ms; ++it) {
+    for (const auto& [series, count] : it->second.counts) visit(it->first, series, count);
+  }
+}
+
 void Aggregates::ForEachWindowedDistinct(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, double estimate)>& visit) const {

@@ -96,6 +96,15 @@ class Aggregates {
       const WindowSpec& window, int64_t as_of_ms,
       const std::function<void(const SeriesKey&, double estimate)>& visit) const;
 
+  // The windowed count of every series in each bucket of width `bucket_ms`
+  // whose start is in `range` (bucket starts, inclusive), bucket by bucket
+  // in ascending start order; series absent from a bucket are not visited.
+  // For signals that need the per-bucket series (e.g. hourly baselines);
+  // does nothing for a width no window uses.
+  void ForEachBucketCount(
+      int64_t bucket_ms, const BucketRange& range,
+      const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit) const;
+
   // Whether an event at `event_time_ms` still lands in the windows as of
   // `as_of_ms` (the windowed updates above return this).
   bool InRetention(int64_t event_time_ms, int64_t as_of_ms) const;

@@ -50,7 +50,10 @@ TEST(ParseConfigTest, FillsEveryDocumentedDefault) {
         simulator { enabled: false events_per_second: 200 users: 400 seed: 1 }
       )pb",
       &expected));
-  EXPECT_TRUE(MessageDifferencer::Equals(*config, expected)) << config->DebugString();
+  // Each signal set's defaults are checked by its own tests.
+  DaemonConfig actual = *config;
+  actual.clear_signals();
+  EXPECT_TRUE(MessageDifferencer::Equals(actual, expected)) << actual.DebugString();
 }
 
 TEST(ParseConfigTest, KeepsValuesThatAreSet) {
@@ -350,6 +353,110 @@ TEST(ShippedConfigTest, DemoRunsTheSimulatorOnTheEmbeddedCluster) {
   ASSERT_EQ(config->topic_size(), 4);
   EXPECT_EQ(config->state().dir(), "/tmp/prodopsd-demo/state");
   EXPECT_EQ(config->windows().window_size(), 3);
+}
+
+}  // namespace
+}  // namespace prodops::config
+
+namespace prodops::config {
+namespace {
+
+TEST(ReleaseAndBudgetConfigTest, FillsDefaults) {
+  const absl::StatusOr<DaemonConfig> config = ParseConfig(Valid(), "min.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->signals().releases().impact_hours(), 24);
+  EXPECT_EQ(config->signals().releases().recent_releases(), 20);
+  const prodops::v1::LabelBudgetConfig& budgets = config->signals().label_budgets();
+  EXPECT_EQ(budgets.team(), 200);
+  EXPECT_EQ(budgets.feature(), 500);
+  EXPECT_EQ(budgets.release(), 100);
+  EXPECT_EQ(budgets.experiment(), 50);
+  EXPECT_EQ(budgets.variant(), 20);
+}
+
+TEST(ReleaseAndBudgetConfigTest, KeepsValuesThatAreSet) {
+  const absl::StatusOr<DaemonConfig> config = ParseConfig(
+      Valid() + "signals { releases { impact_hours: 168 recent_releases: 1000 }\n"
+                "  label_budgets { team: 1 feature: 100000 } }\n",
+      "set.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->signals().releases().impact_hours(), 168);
+  EXPECT_EQ(config->signals().releases().recent_releases(), 1000);
+  EXPECT_EQ(config->signals().label_budgets().team(), 1);
+  EXPECT_EQ(config->signals().label_budgets().feature(), 100000);
+}
+
+TEST(ReleaseAndBudgetConfigTest, RefusesOutOfRangeValuesNamingTheField) {
+  EXPECT_EQ(ErrorOf(Valid() + "signals { releases { impact_hours: 169 } }\n"),
+            "bad.textproto:4:22: signals.releases.impact_hours: must be between 1 and 168, "
+            "got 169");
+  EXPECT_EQ(ErrorOf(Valid() + "signals { releases {\n  recent_releases: 1001 } }\n"),
+            "bad.textproto:5:3: signals.releases.recent_releases: must be between 1 and 1000, "
+            "got 1001");
+  EXPECT_EQ(ErrorOf(Valid() + "signals {\n  label_budgets { variant: 100001 }\n}\n"),
+            "bad.textproto:5:19: signals.label_budgets.variant: must be between 1 and 100000, "
+            "got 100001");
+}
+
+}  // namespace
+}  // namespace prodops::config
+
+namespace prodops::config {
+namespace {
+
+TEST(TicketConfigTest, FillsDefaults) {
+  const absl::StatusOr<DaemonConfig> config = ParseConfig(Valid(), "min.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  prodops::v1::TicketSignalsConfig expected;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(
+        first_reply_sla {
+          low_seconds: 86400 normal_seconds: 28800 high_seconds: 14400 urgent_seconds: 3600
+        }
+        resolution_sla {
+          low_seconds: 604800 normal_seconds: 259200 high_seconds: 86400 urgent_seconds: 14400
+        }
+        reactive { type: INCIDENT }
+        reactive { type: BUG min_priority: HIGH }
+        spike { baseline_hours: 168 mad_floor: 1 threshold: 3.5 }
+        closed_ticket_expiry_seconds: 345600
+      )pb",
+      &expected));
+  EXPECT_TRUE(MessageDifferencer::Equals(config->signals().tickets(), expected))
+      << config->signals().tickets().DebugString();
+}
+
+TEST(TicketConfigTest, KeepsValuesThatAreSetAndDefaultsTheRest) {
+  const absl::StatusOr<DaemonConfig> config = ParseConfig(
+      Valid() + "signals { tickets {\n"
+                "  first_reply_sla { urgent_seconds: 600 }\n"
+                "  reactive { type: TASK min_priority: URGENT }\n"
+                "  spike { threshold: 5 }\n"
+                "  closed_ticket_expiry_seconds: 60\n"
+                "} }\n",
+      "set.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const prodops::v1::TicketSignalsConfig& tickets = config->signals().tickets();
+  EXPECT_EQ(tickets.first_reply_sla().urgent_seconds(), 600);
+  EXPECT_EQ(tickets.first_reply_sla().high_seconds(), 14400);
+  ASSERT_EQ(tickets.reactive_size(), 1);  // a list that is set replaces the default
+  EXPECT_EQ(tickets.reactive(0).type(), prodops::v1::TicketEvent::TASK);
+  EXPECT_EQ(tickets.reactive(0).min_priority(), prodops::v1::TicketEvent::URGENT);
+  EXPECT_EQ(tickets.spike().threshold(), 5);
+  EXPECT_EQ(tickets.spike().baseline_hours(), 168);
+  EXPECT_EQ(tickets.closed_ticket_expiry_seconds(), 60);
+}
+
+TEST(TicketConfigTest, RefusesBadRulesNamingTheField) {
+  EXPECT_EQ(ErrorOf(Valid() + "signals { tickets {\n  reactive { min_priority: HIGH }\n} }\n"),
+            "bad.textproto:5:3: signals.tickets.reactive[0].type: required: QUESTION, "
+            "INCIDENT, BUG, FEATURE_REQUEST or TASK");
+  EXPECT_EQ(ErrorOf(Valid() + "signals { tickets {\n  reactive { type: BUG }\n"
+                              "  reactive { type: BUG min_priority: 9 }\n} }\n"),
+            "bad.textproto:6:24: signals.tickets.reactive[1].min_priority: unknown value 9; "
+            "expected LOW, NORMAL, HIGH or URGENT");
+  EXPECT_EQ(ErrorOf(Valid() + "signals { tickets {\n  spike { mad_floor: -0.5 }\n} }\n"),
+            "bad.textproto:5:11: signals.tickets.spike.mad_floor: must be > 0, got -0.5");
 }
 
 }  // namespace

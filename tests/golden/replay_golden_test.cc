@@ -8,7 +8,20 @@
 //  - u-9 is older than 7d + 1h of lateness: counted in the totals and in
 //    prodops_events_late_total, in no window;
 //  - u-8's "+02:00" offset puts it at 12:20Z, inside the 1h window;
-//  - four bad lines, one per reject reason; the blank line is skipped.
+//  - four bad lines, one per reject reason; the blank line is skipped;
+//  - tickets as of 12:30: T1 (12:00) and T3 (12:10) are open, HIGH,
+//    unassigned INCIDENTs of payments (oldest 1800 s); T2 was created at
+//    12:05 without a team (firefighting counts it under "__none__", by its
+//    team at creation) and assigned to growth at 12:06 (open, assigned,
+//    1500 s old); every window holds the three creations, 2 of 2 reactive
+//    for payments. No ticket event is 1 h (the lateness) older than 12:30,
+//    so the lifecycle counters and histograms are still empty; no reactive
+//    ticket lies in the 169 complete hours before 12:00, so no spike series.
+//  - release r42 (checkout, DEPLOY 11:00), then T1, an INCIDENT about
+//    checkout at 12:00: one change failure for payments, and a ticket lift
+//    of (1 ticket / 24 h) / (zero baseline taken as 1 / 168 h) = 7;
+//    checkout has T1 and 1 user in 1d (1000 per 1k users), 3 users in 7d
+//    (333.33), no user in 1h (no series).
 #include <string>
 
 #include "gtest/gtest.h"

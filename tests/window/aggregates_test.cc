@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -412,6 +413,32 @@ TEST(AggregatesTest, LoadRejectsCorruptStateAndKeepsNothing) {
   MemoryStore with_short_key = store;
   ASSERT_TRUE(with_short_key.Write(short_key).ok());
   EXPECT_EQ(aggregates.Load(with_short_key).code(), absl::StatusCode::kDataLoss);
+}
+
+
+TEST(AggregatesTest, ForEachBucketCountVisitsEachBucketOfTheWidthInTheRange) {
+  Aggregates aggregates(TestOptions());
+  const SeriesKey a = MakeSeriesKey("m", {"a"});
+  const SeriesKey b = MakeSeriesKey("m", {"b"});
+  ASSERT_TRUE(aggregates.AddWindowedCount(a, kT + 10 * kMinute, 2, kT + 40 * kMinute));
+  ASSERT_TRUE(aggregates.AddWindowedCount(a, kT + 19 * kMinute, 1, kT + 40 * kMinute));
+  ASSERT_TRUE(aggregates.AddWindowedCount(b, kT + 20 * kMinute, 5, kT + 40 * kMinute));
+  ASSERT_TRUE(aggregates.AddWindowedCount(a, kT + 30 * kMinute, 7, kT + 40 * kMinute));
+  std::vector<std::tuple<int64_t, SeriesKey, uint64_t>> seen;
+  // The 10-minute buckets starting at kT+10m and kT+20m; kT+30m is outside.
+  aggregates.ForEachBucketCount(
+      10 * kMinute, BucketRange{kT + 10 * kMinute, kT + 20 * kMinute},
+      [&](int64_t start, const SeriesKey& series, uint64_t count) {
+        seen.emplace_back(start, series, count);
+      });
+  const std::vector<std::tuple<int64_t, SeriesKey, uint64_t>> expected = {
+      {kT + 10 * kMinute, a, 3}, {kT + 20 * kMinute, b, 5}};
+  EXPECT_EQ(seen, expected);
+  // A width no window uses visits nothing.
+  int visits = 0;
+  aggregates.ForEachBucketCount(7 * kMinute, BucketRange{kT, kT + kHour},
+                                [&](int64_t, const SeriesKey&, uint64_t) { ++visits; });
+  EXPECT_EQ(visits, 0);
 }
 
 }  // namespace

@@ -1,0 +1,327 @@
+#include "daemon/signals/release_signals.h"
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/export/snapshot.h"
+#include "daemon/signals/product_metrics.h"
+#include "daemon/window/buckets.h"
+
+namespace prodops::signals {
+
+using prodops::state::FeatureHourState;
+using prodops::state::ReleaseState;
+using prodops::v1::Event;
+using prodops::v1::ReleaseEvent;
+using prodops::v1::TicketEvent;
+
+namespace {
+
+constexpr int64_t kHourMs = 3'600'000;
+constexpr int64_t kBaselineHours = 168;
+// ROLLBACK/HOTFIX times kept per release: the first few decide.
+constexpr int kMaxUndos = 8;
+constexpr std::string_view kReleasePrefix = "release/r/";
+constexpr std::string_view kHourPrefix = "release/h/";
+constexpr uint64_t kSignBit = uint64_t{1} << 63;
+constexpr size_t kHourKeyTail = 9;  // '\0' + 8-byte hour
+
+std::string ReleaseKey(const std::string& name) {
+  return std::string(kReleasePrefix) + name;
+}
+
+// Flipping the sign bit makes byte order equal numeric order.
+std::string HourKey(const std::string& feature, int64_t hour_ms) {
+  std::string key = std::string(kHourPrefix) + feature;
+  key.push_back('\0');
+  const uint64_t biased = static_cast<uint64_t>(hour_ms) ^ kSignBit;
+  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(biased >> shift));
+  return key;
+}
+
+bool SharesFeature(const ReleaseState& release, const std::vector<std::string_view>& labels) {
+  for (const std::string& feature : release.features()) {
+    if (std::find(labels.begin(), labels.end(), feature) != labels.end()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ReleaseSignals::ReleaseSignals(ReleaseOptions options, LabelBudget* budget,
+                               window::Aggregates* aggregates)
+    : options_(options), budget_(budget), aggregates_(aggregates) {}
+
+absl::Status ReleaseSignals::Load(const state::StateStore& store) {
+  absl::Status status = store.Scan(
+      state::Family::kMeta, kReleasePrefix, [&](std::string_view key, std::string_view value) {
+        ReleaseState release;
+        if (!release.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("release signals: unreadable release state");
+        }
+        releases_[std::string(key.substr(kReleasePrefix.size()))] = std::move(release);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  return store.Scan(
+      state::Family::kMeta, kHourPrefix, [&](std::string_view key, std::string_view value) {
+        FeatureHourState hour;
+        if (key.size() < kHourPrefix.size() + kHourKeyTail ||
+            !hour.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("release signals: unreadable ticket hour state");
+        }
+        const std::string feature(
+            key.substr(kHourPrefix.size(), key.size() - kHourPrefix.size() - kHourKeyTail));
+        uint64_t biased = 0;
+        for (char c : key.substr(key.size() - 8)) biased = (biased << 8) | uint8_t(c);
+        hours_[feature][static_cast<int64_t>(biased ^ kSignBit)] = hour;
+        return absl::OkStatus();
+      });
+}
+
+void ReleaseSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
+  if (event.payload_case() == Event::kRelease) ApplyRelease(event.release(), occurred_ms);
+  if (event.payload_case() == Event::kTicket && event.ticket().kind() == TicketEvent::CREATED) {
+    ApplyTicket(event.ticket(), occurred_ms);
+  }
+}
+
+void ReleaseSignals::ApplyRelease(const ReleaseEvent& event, int64_t at_ms) {
+  const std::string_view team = budget_->Admit(BudgetedLabel::kTeam, TeamLabel(event.team()));
+  aggregates_->AddCounter(
+      SeriesOf(MetricOrDie(kReleasesTotal),
+               {team, EnumLabel(ReleaseEvent::Kind_descriptor(), event.kind())}),
+      1);
+  ReleaseState& release = releases_[event.release()];
+  if (release.frozen()) return;  // its windows are closed
+  if (event.kind() == ReleaseEvent::DEPLOY) {
+    // The earliest DEPLOY defines the release, whatever the arrival order.
+    if (release.deployed() && release.deploy_ms() <= at_ms) return;
+    release.set_deployed(true);
+    release.set_deploy_ms(at_ms);
+    release.set_team(std::string(team));
+    release.clear_features();
+    for (const std::string& feature : event.features()) {
+      const std::string label(budget_->Admit(BudgetedLabel::kFeature, feature));
+      if (std::find(release.features().begin(), release.features().end(), label) ==
+          release.features().end()) {
+        release.add_features(label);
+      }
+    }
+  } else if (release.undo_ms_size() < kMaxUndos) {
+    release.add_undo_ms(at_ms);
+  }
+  MarkRelease(event.release());
+  pending_bytes_ += release.ByteSizeLong();
+  CheckFailure(event.release(), &release);
+  if (event.kind() == ReleaseEvent::DEPLOY) ForgetOldestReleases();
+}
+
+void ReleaseSignals::ApplyTicket(const TicketEvent& ticket, int64_t at_ms) {
+  const int64_t hour_ms = window::BucketStart(at_ms, kHourMs);
+  if (hour_ms + kHourMs <= hours_cutoff_ms_) return;  // older than any window needs
+  std::vector<std::string_view> labels;
+  for (const std::string& feature : ticket.features()) {
+    const std::string_view label = budget_->Lookup(BudgetedLabel::kFeature, feature);
+    if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
+  }
+  const bool incident = ticket.type() == TicketEvent::INCIDENT;
+  for (std::string_view label : labels) {
+    FeatureHourState& hour = hours_[std::string(label)][hour_ms];
+    hour.set_tickets(hour.tickets() + 1);
+    if (incident) {
+      const bool first = hour.incidents() == 0;
+      hour.set_incidents(hour.incidents() + 1);
+      if (first || at_ms < hour.first_incident_ms()) hour.set_first_incident_ms(at_ms);
+      if (first || at_ms > hour.last_incident_ms()) hour.set_last_incident_ms(at_ms);
+    }
+    dirty_hours_.emplace(std::string(label), hour_ms);
+    pending_bytes_ += kHourPrefix.size() + label.size() + kHourKeyTail + 32;
+  }
+  if (!incident) return;
+  for (auto& [name, release] : releases_) {
+    if (SharesFeature(release, labels)) CheckFailure(name, &release);
+  }
+}
+
+void ReleaseSignals::CheckFailure(const std::string& name, ReleaseState* release) {
+  if (!release->deployed() || release->failed() || release->frozen()) return;
+  const int64_t begin = release->deploy_ms();
+  const int64_t end = begin + options_.impact_ms;
+  const bool undone = std::any_of(release->undo_ms().begin(), release->undo_ms().end(),
+                                  [&](int64_t t) { return t >= begin && t < end; });
+  if (!undone && !IncidentWithin(*release)) return;
+  release->set_failed(true);
+  aggregates_->AddCounter(SeriesOf(MetricOrDie(kChangeFailuresTotal), {release->team()}), 1);
+  MarkRelease(name);
+}
+
+// Exact with hourly summaries because the window is at least an hour long:
+// an hour that straddles its start ends inside it, so an incident at or
+// after the start is the hour's last one; one that straddles its end
+// starts inside it, so an incident before the end is its first one.
+bool ReleaseSignals::IncidentWithin(const ReleaseState& release) const {
+  const int64_t begin = release.deploy_ms();
+  const int64_t end = begin + options_.impact_ms;
+  for (const std::string& feature : release.features()) {
+    const auto by_feature = hours_.find(feature);
+    if (by_feature == hours_.end()) continue;
+    const Hours& hours = by_feature->second;
+    for (auto it = hours.lower_bound(window::BucketStart(begin, kHourMs));
+         it != hours.end() && it->first < end; ++it) {
+      const FeatureHourState& hour = it->second;
+      if (hour.incidents() == 0) continue;
+      if (it->first < begin ? hour.last_incident_ms() >= begin
+          : it->first + kHourMs > end ? hour.first_incident_ms() < end
+                                      : true) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+uint64_t ReleaseSignals::TicketsInHours(const ReleaseState& release, int64_t from_ms,
+                                        int64_t to_ms) const {
+  uint64_t tickets = 0;
+  for (const std::string& feature : release.features()) {
+    const auto by_feature = hours_.find(feature);
+    if (by_feature == hours_.end()) continue;
+    for (auto it = by_feature->second.lower_bound(from_ms);
+         it != by_feature->second.end() && it->first < to_ms; ++it) {
+      tickets += it->second.tickets();
+    }
+  }
+  return tickets;
+}
+
+void ReleaseSignals::ForgetOldestReleases() {
+  size_t deployed = 0;
+  for (const auto& [name, release] : releases_) deployed += release.deployed();
+  while (deployed > options_.recent_releases) {
+    auto oldest = releases_.end();
+    for (auto it = releases_.begin(); it != releases_.end(); ++it) {
+      if (!it->second.deployed()) continue;
+      if (oldest == releases_.end() ||
+          std::pair(it->second.deploy_ms(), std::string_view(it->first)) <
+              std::pair(oldest->second.deploy_ms(), std::string_view(oldest->first))) {
+        oldest = it;
+      }
+    }
+    MarkRelease(oldest->first);
+    releases_.erase(oldest);
+    --deployed;
+  }
+}
+
+void ReleaseSignals::Advance(int64_t as_of_ms) {
+  const int64_t settled_ms = as_of_ms - options_.allowed_lateness_ms;
+  for (auto it = releases_.begin(); it != releases_.end();) {
+    ReleaseState& release = it->second;
+    if (!release.deployed()) {
+      // A ROLLBACK or HOTFIX whose DEPLOY did not come within lateness.
+      const bool pending = std::any_of(release.undo_ms().begin(), release.undo_ms().end(),
+                                       [&](int64_t t) { return t > settled_ms; });
+      if (!pending) {
+        MarkRelease(it->first);
+        releases_.erase(it++);
+        continue;
+      }
+    } else if (!release.frozen() && release.deploy_ms() + options_.impact_ms <= settled_ms) {
+      const int64_t hour_ms = window::BucketStart(release.deploy_ms(), kHourMs);
+      release.set_tickets_after(TicketsInHours(release, hour_ms, hour_ms + options_.impact_ms));
+      release.set_tickets_before(
+          TicketsInHours(release, hour_ms - kBaselineHours * kHourMs, hour_ms));
+      release.set_frozen(true);
+      MarkRelease(it->first);
+    }
+    ++it;
+  }
+  // After freezing: the releases just frozen read the hours dropped here.
+  // Baseline and impact hours of every release not yet frozen, plus the
+  // hour a DEPLOY can start inside of, and one for rounding.
+  const int64_t cutoff_ms =
+      settled_ms - options_.impact_ms - (kBaselineHours + 2) * kHourMs;
+  if (cutoff_ms > hours_cutoff_ms_) {
+    hours_cutoff_ms_ = cutoff_ms;
+    for (auto& [feature, hours] : hours_) {
+      for (auto it = hours.begin(); it != hours.end() && it->first + kHourMs <= cutoff_ms;) {
+        dirty_hours_.emplace(feature, it->first);
+        it = hours.erase(it);
+      }
+    }
+    absl::erase_if(hours_, [](const auto& entry) { return entry.second.empty(); });
+  }
+}
+
+void ReleaseSignals::CollectChanges(state::WriteSet* changes) {
+  for (const std::string& name : dirty_releases_) {
+    const auto it = releases_.find(name);
+    if (it == releases_.end()) {
+      changes->Delete(state::Family::kMeta, ReleaseKey(name));
+    } else {
+      changes->Put(state::Family::kMeta, ReleaseKey(name), it->second.SerializeAsString());
+    }
+  }
+  dirty_releases_.clear();
+  for (const auto& [feature, hour_ms] : dirty_hours_) {
+    const auto by_feature = hours_.find(feature);
+    const auto hour = by_feature == hours_.end() ? Hours::const_iterator()
+                                                 : by_feature->second.find(hour_ms);
+    if (by_feature == hours_.end() || hour == by_feature->second.end()) {
+      changes->Delete(state::Family::kMeta, HourKey(feature, hour_ms));
+    } else {
+      changes->Put(state::Family::kMeta, HourKey(feature, hour_ms),
+                   hour->second.SerializeAsString());
+    }
+  }
+  dirty_hours_.clear();
+  pending_bytes_ = 0;
+}
+
+void ReleaseSignals::Collect(int64_t as_of_ms,
+                             std::vector<prometheus::MetricFamily>* out) const {
+  const MetricDef& lift_def = MetricOrDie(kReleaseTicketLift);
+  const MetricDef& time_def = MetricOrDie(kReleaseTimestamp);
+  prometheus::MetricFamily lift = exporter::MakeFamily(lift_def.name, lift_def.help, lift_def.type);
+  prometheus::MetricFamily time = exporter::MakeFamily(time_def.name, time_def.help, time_def.type);
+  const double impact_hours = static_cast<double>(options_.impact_ms) / kHourMs;
+  for (const auto& [name, release] : releases_) {
+    if (!release.deployed()) continue;
+    const int64_t hour_ms = window::BucketStart(release.deploy_ms(), kHourMs);
+    const uint64_t after =
+        release.frozen() ? release.tickets_after()
+                         : TicketsInHours(release, hour_ms, hour_ms + options_.impact_ms);
+    const uint64_t before =
+        release.frozen() ? release.tickets_before()
+                         : TicketsInHours(release, hour_ms - kBaselineHours * kHourMs, hour_ms);
+    const double baseline_rate = static_cast<double>(std::max<uint64_t>(before, 1)) / kBaselineHours;
+    exporter::AddSample(&lift, {"release"}, {name},
+                        static_cast<double>(after) / impact_hours / baseline_rate);
+    exporter::AddSample(&time, {"release"}, {name}, release.deploy_ms() / 1000.0);
+  }
+  out->push_back(std::move(lift));
+  out->push_back(std::move(time));
+}
+
+std::vector<MetricDef> ReleaseMetricDefs() {
+  using prometheus::MetricType;
+  return {
+      {std::string(kReleasesTotal), "Release events (ReleaseEvent), by team and kind.",
+       MetricType::Counter, {"team", "kind"}, Storage::kCounter},
+      {std::string(kChangeFailuresTotal),
+       "Releases followed within the impact window by a ROLLBACK or HOTFIX of the same "
+       "release or an INCIDENT ticket about one of their features; each release once.",
+       MetricType::Counter, {"team"}, Storage::kCounter},
+      {std::string(kReleaseTicketLift),
+       "Ticket rate about the release's features in the impact hours from its DEPLOY hour "
+       "over the rate in the 168 hours before (zero baseline counts as one ticket); most "
+       "recent releases only.",
+       MetricType::Gauge, {"release"}, Storage::kLive},
+      {std::string(kReleaseTimestamp), "Time of the release's earliest DEPLOY.",
+       MetricType::Gauge, {"release"}, Storage::kLive},
+  };
+}
+
+}  // namespace prodops::signals

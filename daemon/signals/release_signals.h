@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstdint>
+#include <climits>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "daemon/signals/catalog.h"
+#include "daemon/signals/label_budget.h"
+#include "daemon/signals/signal_set.h"
+#include "daemon/window/aggregates.h"
+#include "prodops/state/release_state.pb.h"
+
+namespace prodops::signals {
+
+// From DaemonConfig.signals.releases and windows.allowed_lateness_seconds.
+struct ReleaseOptions {
+  // Impact window after a DEPLOY. Default: 24 h.
+  int64_t impact_ms = 24 * 3'600'000;
+  // Releases exposed (and tracked), most recent DEPLOY first. Default: 20.
+  size_t recent_releases = 20;
+  // Default: 1 h.
+  int64_t allowed_lateness_ms = 3'600'000;
+};
+
+// Release impact:
+//  - prodops_releases_total{team,kind}: release events, by team and kind;
+//  - prodops_release_ticket_lift{release}: (A / N) / (max(B, 1) / 168),
+//    where, with H the UTC hour holding the release's earliest DEPLOY and N
+//    the impact hours, A counts tickets created about the release's
+//    features in the N hours from H and B in the 168 hours before H (a
+//    ticket about k of the features counts k times). Until H + N it is the
+//    count so far over N hours, so it only rises; a zero baseline counts as
+//    one ticket, to stay finite;
+//  - prodops_release_timestamp_seconds{release}: that earliest DEPLOY;
+//  - prodops_change_failures_total{team}: releases with a ROLLBACK or
+//    HOTFIX of the same release, or an INCIDENT ticket created about one of
+//    their features, in [deploy, deploy + N h); each release at most once.
+// Lift and timestamp are exposed for the `recent_releases` releases with the
+// latest DEPLOY only; older ones are forgotten.
+//
+// Determinism: every value is a function of the events, whatever their
+// order, as long as each arrives within allowed lateness of the newest
+// event time. Tickets are kept per (feature label, UTC hour) for 168 + N + 2
+// hours + lateness; a release's counts are frozen once H + N h is past the
+// lateness. The incident check is exact to the millisecond: each hour keeps
+// its first and last incident time.
+//
+// State (persisted through CollectChanges, so exactly-once with the
+// offsets), Family::kMeta:
+//   "release/r/" + release name -> prodops.state.ReleaseState
+//   "release/h/" + feature label + "\0" + hour start (u64 BE, sign bit
+//   flipped) -> prodops.state.FeatureHourState
+// Bounded: recent_releases releases, plus releases seen only through a
+// ROLLBACK or HOTFIX within lateness; (feature budget + 1) x hours kept.
+//
+// Feature labels of tickets are looked up in `budget` without admitting:
+// FeatureSignals, registered before this set, admits them. Single-threaded.
+class ReleaseSignals final : public SignalSet {
+ public:
+  // `budget` and `aggregates` must outlive this.
+  ReleaseSignals(ReleaseOptions options, LabelBudget* budget, window::Aggregates* aggregates);
+
+  absl::Status Load(const state::StateStore& store) override;
+  void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
+  void Advance(int64_t as_of_ms) override;
+  void CollectChanges(state::WriteSet* changes) override;
+  size_t PendingBytes() const override { return pending_bytes_; }
+  void Collect(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const override;
+
+ private:
+  using Hours = std::map<int64_t, prodops::state::FeatureHourState>;  // by hour start
+
+  void ApplyRelease(const prodops::v1::ReleaseEvent& release, int64_t at_ms);
+  void ApplyTicket(const prodops::v1::TicketEvent& ticket, int64_t at_ms);
+  // Marks `release` failed (and counts it) if a failure is in its window.
+  void CheckFailure(const std::string& name, prodops::state::ReleaseState* release);
+  bool IncidentWithin(const prodops::state::ReleaseState& release) const;
+  // Tickets about the release's features in [from, to) hours, summed.
+  uint64_t TicketsInHours(const prodops::state::ReleaseState& release, int64_t from_ms,
+                          int64_t to_ms) const;
+  void ForgetOldestReleases();
+  void MarkRelease(const std::string& name) { dirty_releases_.insert(name); }
+
+  ReleaseOptions options_;
+  LabelBudget* budget_;
+  window::Aggregates* aggregates_;
+  absl::flat_hash_map<std::string, prodops::state::ReleaseState> releases_;
+  absl::flat_hash_map<std::string, Hours> hours_;  // by feature label
+  // Tickets older than this are not kept (the largest cutoff so far).
+  int64_t hours_cutoff_ms_ = INT64_MIN;
+  absl::flat_hash_set<std::string> dirty_releases_;      // put, or delete if gone
+  std::set<std::pair<std::string, int64_t>> dirty_hours_;  // put, or delete if gone
+  size_t pending_bytes_ = 0;
+};
+
+std::vector<MetricDef> ReleaseMetricDefs();
+inline constexpr std::string_view kReleasesTotal = "prodops_releases_total";
+inline constexpr std::string_view kReleaseTicketLift = "prodops_release_ticket_lift";
+inline constexpr std::string_view kReleaseTimestamp = "prodops_release_timestamp_seconds";
+inline constexpr std::string_view kChangeFailuresTotal = "prodops_change_failures_total";
+
+}  // namespace prodops::signals

@@ -1,0 +1,410 @@
+#include "daemon/signals/ticket_signals.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "daemon/export/snapshot.h"
+#include "daemon/signals/product_metrics.h"
+#include "daemon/window/encoding.h"
+
+namespace prodops::signals {
+
+using prodops::state::TicketFold;
+using prodops::state::TicketRecord;
+using prodops::v1::Event;
+using prodops::v1::TicketEvent;
+using prometheus::MetricType;
+
+namespace {
+
+constexpr std::string_view kSolvedTotal = "prodops_tickets_solved_total";
+constexpr std::string_view kReopenedTotal = "prodops_tickets_reopened_total";
+constexpr std::string_view kOpen = "prodops_tickets_open";
+constexpr std::string_view kUnassignedOpen = "prodops_tickets_unassigned_open";
+constexpr std::string_view kOldestOpenAge = "prodops_ticket_oldest_open_age_seconds";
+constexpr std::string_view kFirstReplySeconds = "prodops_ticket_first_reply_seconds";
+constexpr std::string_view kResolutionSeconds = "prodops_ticket_resolution_seconds";
+constexpr std::string_view kSlaBreachesTotal = "prodops_sla_breaches_total";
+constexpr std::string_view kReassignmentsTotal = "prodops_ticket_reassignments_total";
+constexpr std::string_view kPingpongTotal = "prodops_ticket_pingpong_total";
+constexpr std::string_view kFirefightingRatio = "prodops_firefighting_ratio";
+constexpr std::string_view kReactiveTickets = "prodops_firefighting_reactive_tickets";
+constexpr std::string_view kFirefightingTickets = "prodops_firefighting_tickets";
+constexpr std::string_view kSpikeScore = "prodops_firefighting_spike_score";
+constexpr std::string_view kSpike = "prodops_firefighting_spike";
+
+constexpr char kTicketPrefix = 't';
+constexpr char kHorizonKey = 'h';
+constexpr int64_t kHourMs = 3'600'000;
+// Consistency constant of the MAD for normally distributed data.
+constexpr double kMadScale = 1.4826;
+
+const MetricDef& Def(std::string_view name) {
+  const MetricDef* def = FindMetric(name);
+  if (def == nullptr) std::abort();  // the catalog and this file disagree: a build bug
+  return *def;
+}
+
+std::string TypeLabel(const TicketFold& ticket) {
+  return EnumLabel(TicketEvent::Type_descriptor(), ticket.type());
+}
+
+std::string PriorityLabel(TicketEvent::Priority priority) {
+  return EnumLabel(TicketEvent::Priority_descriptor(), priority);
+}
+
+// Every team label value goes through here, so that label budgets can be
+// applied in one place.
+std::string TeamOf(const std::string& team) { return std::string(TeamLabel(team)); }
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+}  // namespace
+
+std::vector<MetricDef> TicketMetricDefs() {
+  return {
+      {std::string(kSolvedTotal),
+       "Tickets that left the backlog (entered SOLVED, or CLOSED from an open status), "
+       "counted once the allowed lateness has passed.",
+       MetricType::Counter, {"ticket_type", "priority", "team"}, Storage::kCounter},
+      {std::string(kReopenedTotal), "SOLVED or CLOSED tickets that got an open status again.",
+       MetricType::Counter, {"team"}, Storage::kCounter},
+      {std::string(kOpen), "Tickets not SOLVED or CLOSED (the backlog).", MetricType::Gauge,
+       {"priority", "team"}, Storage::kLive},
+      {std::string(kUnassignedOpen), "Open tickets without an assignee.", MetricType::Gauge,
+       {"team"}, Storage::kLive},
+      {std::string(kOldestOpenAge),
+       "Age of the oldest open ticket (since CREATED, or its first event), as of the "
+       "pipeline time.",
+       MetricType::Gauge, {"team"}, Storage::kLive},
+      {std::string(kFirstReplySeconds),
+       "CREATED to the first public AGENT comment.", MetricType::Histogram,
+       {"team", "priority"}, Storage::kLive},
+      {std::string(kResolutionSeconds),
+       "CREATED to the last SOLVED, observed when the solved ticket expires.",
+       MetricType::Histogram, {"team", "priority"}, Storage::kLive},
+      {std::string(kSlaBreachesTotal),
+       "SLA targets that passed with the clock still running (clock: first_reply or "
+       "resolution), counted once the allowed lateness has passed.",
+       MetricType::Counter, {"team", "priority", "clock"}, Storage::kCounter},
+      {std::string(kReassignmentsTotal), "Team changes of a ticket after its first team.",
+       MetricType::Counter, {"team"}, Storage::kCounter},
+      {std::string(kPingpongTotal), "Tickets returned to a team they had before.",
+       MetricType::Counter, {"team"}, Storage::kCounter},
+      {std::string(kFirefightingRatio),
+       "Reactive tickets over all tickets created in the trailing window.",
+       MetricType::Gauge, {"team"}, Storage::kLive},
+      {std::string(kReactiveTickets), "Reactive tickets created in the trailing window.",
+       MetricType::Gauge, {"team"}, Storage::kLive},
+      {std::string(kFirefightingTickets), "Tickets created in the trailing window.",
+       MetricType::Gauge, {"team"}, Storage::kLive},
+      {std::string(kSpikeScore),
+       "Robust z-score of reactive tickets created in the last complete UTC hour against "
+       "the median and MAD of the baseline hours before it.",
+       MetricType::Gauge, {"team"}, Storage::kLive},
+      {std::string(kSpike), "1 while the firefighting spike score is above the threshold.",
+       MetricType::Gauge, {"team"}, Storage::kLive},
+  };
+}
+
+bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours) {
+  // The oldest bucket needed ends hours - 1 hours before the current hour's
+  // start, which is less than an hour before as_of: a retention of `hours`
+  // hours keeps it (see Aggregates::ExpireBefore).
+  const bool hourly = std::any_of(
+      aggregates.windows().begin(), aggregates.windows().end(),
+      [](const window::WindowSpec& spec) { return spec.bucket_ms == kHourMs; });
+  return hourly && aggregates.RetentionMs() >= hours * kHourMs;
+}
+
+TicketSignals::TicketSignals(TicketOptions options, window::Aggregates* aggregates)
+    : options_(std::move(options)),
+      spike_available_(KeepsHourlyBuckets(*aggregates, options_.spike_baseline_hours + 1)),
+      aggregates_(aggregates),
+      first_reply_(Def(kFirstReplySeconds), TicketDurationBuckets()),
+      resolution_(Def(kResolutionSeconds), TicketDurationBuckets()) {}
+
+absl::Status TicketSignals::Load(const state::StateStore& store) {
+  tickets_.clear();
+  dirty_.clear();
+  absl::Status status = store.Scan(
+      state::Family::kTickets, std::string_view(&kTicketPrefix, 1),
+      [this](std::string_view key, std::string_view value) -> absl::Status {
+        TicketRecord record;
+        if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("ticket state: unparsable record");
+        }
+        tickets_.emplace(std::string(key.substr(1)), Ticket(std::move(record)));
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  absl::StatusOr<std::string> horizon =
+      store.Get(state::Family::kTickets, std::string_view(&kHorizonKey, 1));
+  if (horizon.ok() && horizon->size() == 8) {
+    horizon_ms_ = static_cast<int64_t>(window::internal::DecodeFixedBigEndian(*horizon, 8));
+  } else if (!horizon.ok() && !absl::IsNotFound(horizon.status())) {
+    return horizon.status();
+  }
+  return absl::OkStatus();
+}
+
+void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
+  if (event.payload_case() != Event::kTicket) return;
+  const TicketEvent& ticket_event = event.ticket();
+  Ticket& ticket = tickets_[ticket_event.ticket_id()];
+  const bool had_created = ticket.current().has_created_ms();
+  if (!ticket.Add(ticket_event, occurred_ms, horizon_ms_, options_, this)) return;
+  dirty_[ticket_event.ticket_id()] = true;
+  if (ticket_event.kind() == TicketEvent::CREATED && !had_created) {
+    CountCreated(ticket_event, occurred_ms, as_of_ms);
+  }
+}
+
+void TicketSignals::CountCreated(const TicketEvent& event, int64_t occurred_ms,
+                                 int64_t as_of_ms) {
+  // Windowed counts depend only on each event's own time: no need to wait
+  // for the horizon.
+  const std::string team = TeamOf(event.team());
+  aggregates_->AddWindowedCount(SeriesOf(Def(kFirefightingTickets), {team}), occurred_ms, 1,
+                                as_of_ms);
+  if (options_.IsReactive(event.type(), event.priority())) {
+    aggregates_->AddWindowedCount(SeriesOf(Def(kReactiveTickets), {team}), occurred_ms, 1,
+                                  as_of_ms);
+  }
+}
+
+void TicketSignals::Advance(int64_t as_of_ms) {
+  const int64_t horizon_ms = as_of_ms - options_.allowed_lateness_ms;
+  if (horizon_ms > horizon_ms_) {
+    horizon_ms_ = horizon_ms;
+    horizon_dirty_ = true;
+  }
+  for (auto it = tickets_.begin(); it != tickets_.end();) {
+    Ticket& ticket = it->second;
+    const std::optional<int64_t> due = ticket.NextDueMs(options_);
+    if (!due.has_value() || *due > horizon_ms_) {
+      ++it;
+      continue;
+    }
+    ticket.CommitThrough(horizon_ms_, options_, this);
+    dirty_[it->first] = true;
+    if (!ticket.Expired(horizon_ms_, options_)) {
+      ++it;
+      continue;
+    }
+    // Expired: the last solve is final.
+    const TicketFold& fold = ticket.current();
+    if (fold.has_created_ms() && fold.has_last_solved_ms()) {
+      resolution_.Observe(aggregates_, {TeamOf(fold.team()), PriorityLabel(fold.priority())},
+                          fold.last_solved_ms() - fold.created_ms());
+    }
+    tickets_.erase(it++);
+  }
+}
+
+void TicketSignals::CollectChanges(state::WriteSet* changes) {
+  for (const auto& [id, unused] : dirty_) {
+    std::string key = kTicketPrefix + id;
+    const auto it = tickets_.find(id);
+    if (it == tickets_.end()) {
+      changes->Delete(state::Family::kTickets, std::move(key));
+    } else {
+      changes->Put(state::Family::kTickets, std::move(key),
+                   it->second.record().SerializeAsString());
+    }
+  }
+  dirty_.clear();
+  if (horizon_dirty_) {
+    std::string value;
+    window::internal::PutFixedBigEndian(static_cast<uint64_t>(horizon_ms_), 8, &value);
+    changes->Put(state::Family::kTickets, std::string(1, kHorizonKey), std::move(value));
+    horizon_dirty_ = false;
+  }
+}
+
+size_t TicketSignals::PendingBytes() const {
+  // A typical serialized record; exactness does not matter for a budget.
+  constexpr size_t kRecordBytes = 256;
+  return dirty_.size() * kRecordBytes;
+}
+
+void TicketSignals::OnSolved(const TicketFold& ticket) {
+  aggregates_->AddCounter(SeriesOf(Def(kSolvedTotal), {TypeLabel(ticket),
+                                                        PriorityLabel(ticket.priority()),
+                                                        TeamOf(ticket.team())}),
+                          1);
+}
+
+void TicketSignals::OnReopened(const TicketFold& ticket) {
+  aggregates_->AddCounter(SeriesOf(Def(kReopenedTotal), {TeamOf(ticket.team())}), 1);
+}
+
+void TicketSignals::OnReassigned(const TicketFold& ticket, bool returned) {
+  const std::string team = TeamOf(ticket.team());
+  aggregates_->AddCounter(SeriesOf(Def(kReassignmentsTotal), {team}), 1);
+  if (returned) aggregates_->AddCounter(SeriesOf(Def(kPingpongTotal), {team}), 1);
+}
+
+void TicketSignals::OnFirstReply(const TicketFold& ticket, int64_t elapsed_ms) {
+  first_reply_.Observe(aggregates_, {TeamOf(ticket.team()), PriorityLabel(ticket.priority())},
+                       elapsed_ms);
+}
+
+void TicketSignals::OnFirstReplyBreach(const TicketFold& ticket) {
+  aggregates_->AddCounter(SeriesOf(Def(kSlaBreachesTotal),
+                                   {TeamOf(ticket.team()), PriorityLabel(ticket.priority()),
+                                    "first_reply"}),
+                          1);
+}
+
+void TicketSignals::OnResolutionBreach(const TicketFold& ticket) {
+  aggregates_->AddCounter(SeriesOf(Def(kSlaBreachesTotal),
+                                   {TeamOf(ticket.team()), PriorityLabel(ticket.priority()),
+                                    "resolution"}),
+                          1);
+}
+
+void TicketSignals::Collect(int64_t as_of_ms,
+                            std::vector<prometheus::MetricFamily>* out) const {
+  CollectBacklog(as_of_ms, out);
+  out->push_back(first_reply_.Collect(*aggregates_));
+  out->push_back(resolution_.Collect(*aggregates_));
+  CollectFirefighting(as_of_ms, out);
+  CollectSpike(as_of_ms, out);
+}
+
+void TicketSignals::CollectBacklog(int64_t as_of_ms,
+                                   std::vector<prometheus::MetricFamily>* out) const {
+  std::map<std::pair<std::string, std::string>, int64_t> open;  // (priority, team)
+  std::map<std::string, int64_t> unassigned;                    // by team
+  std::map<std::string, int64_t> oldest_start_ms;               // by team
+  for (const auto& [id, ticket] : tickets_) {
+    const TicketFold& fold = ticket.current();
+    if (IsDone(fold.status())) continue;
+    const std::string team = TeamOf(fold.team());
+    ++open[{PriorityLabel(fold.priority()), team}];
+    if (fold.assignee().empty()) ++unassigned[team];
+    const int64_t start_ms = fold.has_created_ms() ? fold.created_ms() : fold.first_seen_ms();
+    auto [it, inserted] = oldest_start_ms.try_emplace(team, start_ms);
+    if (!inserted) it->second = std::min(it->second, start_ms);
+  }
+  auto family = [](std::string_view name) {
+    const MetricDef& def = Def(name);
+    return exporter::MakeFamily(def.name, def.help, def.type);
+  };
+  prometheus::MetricFamily open_family = family(kOpen);
+  for (const auto& [labels, count] : open) {
+    exporter::AddSample(&open_family, {"priority", "team"}, {labels.first, labels.second},
+                        static_cast<double>(count));
+  }
+  prometheus::MetricFamily unassigned_family = family(kUnassignedOpen);
+  for (const auto& [team, count] : unassigned) {
+    // An open team with every ticket assigned reads 0, not absent.
+    exporter::AddSample(&unassigned_family, {"team"}, {team}, static_cast<double>(count));
+  }
+  prometheus::MetricFamily age_family = family(kOldestOpenAge);
+  for (const auto& [team, start_ms] : oldest_start_ms) {
+    if (!unassigned.contains(team)) {
+      exporter::AddSample(&unassigned_family, {"team"}, {team}, 0);
+    }
+    exporter::AddSample(&age_family, {"team"}, {team},
+                        static_cast<double>(std::max<int64_t>(0, as_of_ms - start_ms)) / 1000);
+  }
+  out->push_back(std::move(open_family));
+  out->push_back(std::move(unassigned_family));
+  out->push_back(std::move(age_family));
+}
+
+void TicketSignals::CollectFirefighting(int64_t as_of_ms,
+                                        std::vector<prometheus::MetricFamily>* out) const {
+  const MetricDef& ratio_def = Def(kFirefightingRatio);
+  const MetricDef& reactive_def = Def(kReactiveTickets);
+  const MetricDef& tickets_def = Def(kFirefightingTickets);
+  prometheus::MetricFamily ratio =
+      exporter::MakeFamily(ratio_def.name, ratio_def.help, ratio_def.type);
+  prometheus::MetricFamily reactive =
+      exporter::MakeFamily(reactive_def.name, reactive_def.help, reactive_def.type);
+  prometheus::MetricFamily tickets =
+      exporter::MakeFamily(tickets_def.name, tickets_def.help, tickets_def.type);
+  for (const window::WindowSpec& spec : aggregates_->windows()) {
+    std::map<std::string, std::pair<uint64_t, uint64_t>> by_team;  // (reactive, all)
+    aggregates_->ForEachWindowedCount(
+        spec, as_of_ms, [&](const window::SeriesKey& series, uint64_t count) {
+          absl::StatusOr<window::SeriesParts> parts = window::ParseSeriesKey(series);
+          if (!parts.ok() || parts->label_values.size() != 1) return;
+          if (parts->metric == reactive_def.name) {
+            by_team[parts->label_values[0]].first += count;
+          } else if (parts->metric == tickets_def.name) {
+            by_team[parts->label_values[0]].second += count;
+          }
+        });
+    for (const auto& [team, counts] : by_team) {
+      const auto& [reactive_count, all_count] = counts;
+      if (all_count == 0) continue;  // cannot happen: every reactive ticket counts in all
+      exporter::AddSample(&reactive, {"team", "window"}, {team, spec.name},
+                          static_cast<double>(reactive_count));
+      exporter::AddSample(&tickets, {"team", "window"}, {team, spec.name},
+                          static_cast<double>(all_count));
+      exporter::AddSample(&ratio, {"team", "window"}, {team, spec.name},
+                          static_cast<double>(reactive_count) / static_cast<double>(all_count));
+    }
+  }
+  out->push_back(std::move(ratio));
+  out->push_back(std::move(reactive));
+  out->push_back(std::move(tickets));
+}
+
+void TicketSignals::CollectSpike(int64_t as_of_ms,
+                                 std::vector<prometheus::MetricFamily>* out) const {
+  const MetricDef& score_def = Def(kSpikeScore);
+  const MetricDef& spike_def = Def(kSpike);
+  prometheus::MetricFamily score =
+      exporter::MakeFamily(score_def.name, score_def.help, score_def.type);
+  prometheus::MetricFamily spike =
+      exporter::MakeFamily(spike_def.name, spike_def.help, spike_def.type);
+  if (!spike_available_) {
+    out->push_back(std::move(score));
+    out->push_back(std::move(spike));
+    return;
+  }
+  // Hours are numbered back from the current, incomplete one: 1 is the last
+  // complete hour, 2..baseline+1 the baseline.
+  const int hours = options_.spike_baseline_hours;
+  const int64_t current_start_ms = window::BucketStart(as_of_ms, kHourMs);
+  const window::BucketRange range{current_start_ms - (hours + 1) * kHourMs,
+                                  current_start_ms - kHourMs};
+  std::map<std::string, std::vector<double>> counts_by_team;  // [0] = last hour
+  const std::string& reactive_metric = Def(kReactiveTickets).name;
+  aggregates_->ForEachBucketCount(
+      kHourMs, range,
+      [&](int64_t start_ms, const window::SeriesKey& series, uint64_t count) {
+        absl::StatusOr<window::SeriesParts> parts = window::ParseSeriesKey(series);
+        if (!parts.ok() || parts->metric != reactive_metric ||
+            parts->label_values.size() != 1) {
+          return;
+        }
+        std::vector<double>& counts = counts_by_team[parts->label_values[0]];
+        counts.resize(hours + 1);
+        counts[(current_start_ms - start_ms) / kHourMs - 1] += static_cast<double>(count);
+      });
+  for (const auto& [team, counts] : counts_by_team) {
+    const std::vector<double> baseline(counts.begin() + 1, counts.end());
+    const double median = Median(baseline);
+    std::vector<double> deviations;
+    deviations.reserve(baseline.size());
+    for (double count : baseline) deviations.push_back(std::abs(count - median));
+    const double scale = std::max(kMadScale * Median(deviations), options_.spike_mad_floor);
+    const double value = (counts[0] - median) / scale;
+    exporter::AddSample(&score, {"team"}, {team}, value);
+    exporter::AddSample(&spike, {"team"}, {team}, value > options_.spike_threshold ? 1 : 0);
+  }
+  out->push_back(std::move(score));
+  out->push_back(std::move(spike));
+}
+
+}  // namespace prodops::signals

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "daemon/signals/catalog.h"
+#include "daemon/signals/signal_set.h"
+#include "daemon/signals/stored_histogram.h"
+#include "daemon/signals/ticket_options.h"
+#include "daemon/signals/ticket_state.h"
+#include "daemon/window/aggregates.h"
+
+namespace prodops::signals {
+
+// Whether `aggregates` keep hourly buckets for `hours` hours back from any
+// time's previous full hour.
+bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours);
+
+// Ticket lifecycle signals (docs/signals.md): solves, reopens, backlog,
+// first-reply and resolution times, SLA breaches, reassignments and
+// ping-pong, firefighting ratio and spike.
+//
+// Per-ticket state (see Ticket) lives in memory and in Family::kTickets
+// ('t' + ticket_id -> TicketRecord; 'h' -> the commit horizon, int64 BE);
+// it is written through CollectChanges() with the input offsets. Counters
+// and histograms live in the shared Aggregates. SOLVED/CLOSED tickets are
+// deleted options.closed_ticket_expiry_ms after their last event; open
+// tickets stay. Advance() visits every ticket: O(tickets) per flush.
+//
+// Single-threaded, like the Aggregates it writes to.
+class TicketSignals final : public SignalSet, private TicketObserver {
+ public:
+  TicketSignals(TicketOptions options, window::Aggregates* aggregates);
+
+  [[nodiscard]] absl::Status Load(const state::StateStore& store) override;
+  void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
+  void Advance(int64_t as_of_ms) override;
+  void CollectChanges(state::WriteSet* changes) override;
+  size_t PendingBytes() const override;
+  void Collect(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const override;
+
+  // Tickets in memory (for tests and memory accounting).
+  size_t ticket_count() const { return tickets_.size(); }
+
+ private:
+  // TicketObserver: counters of committed transitions.
+  void OnSolved(const prodops::state::TicketFold& ticket) override;
+  void OnReopened(const prodops::state::TicketFold& ticket) override;
+  void OnReassigned(const prodops::state::TicketFold& ticket, bool returned) override;
+  void OnFirstReply(const prodops::state::TicketFold& ticket, int64_t elapsed_ms) override;
+  void OnFirstReplyBreach(const prodops::state::TicketFold& ticket) override;
+  void OnResolutionBreach(const prodops::state::TicketFold& ticket) override;
+
+  void CountCreated(const prodops::v1::TicketEvent& event, int64_t occurred_ms,
+                    int64_t as_of_ms);
+  void CollectBacklog(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const;
+  void CollectFirefighting(int64_t as_of_ms,
+                           std::vector<prometheus::MetricFamily>* out) const;
+  void CollectSpike(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const;
+
+  const TicketOptions options_;
+  // Whether the Aggregates keep the hourly buckets the spike baseline needs.
+  const bool spike_available_;
+  window::Aggregates* aggregates_;
+  const StoredHistogram first_reply_;
+  const StoredHistogram resolution_;
+  absl::flat_hash_map<std::string, Ticket> tickets_;
+  // Ticket ids changed or deleted since the last CollectChanges().
+  absl::flat_hash_map<std::string, bool> dirty_;
+  // Events at or before it are late (folded on arrival); it only grows.
+  int64_t horizon_ms_ = std::numeric_limits<int64_t>::min();
+  bool horizon_dirty_ = false;
+};
+
+// The catalog entries of the ticket signals (appended by MakeCatalog).
+std::vector<MetricDef> TicketMetricDefs();
+
+// Upper bounds of the first-reply and resolution histograms, in seconds:
+// 1 min, 5 min, 15 min, 1 h, 4 h, 8 h, 1 d, 3 d, 7 d.
+inline const std::vector<double>& TicketDurationBuckets() {
+  static const std::vector<double> kBounds = {60,    300,   900,    3600,  14400,
+                                              28800, 86400, 259200, 604800};
+  return kBounds;
+}
+
+}  // namespace prodops::signals

@@ -1,0 +1,132 @@
+// Release impact on hand-computed scenarios: ticket lift, change failures
+// whatever the arrival order, the bounded set of recent releases, restarts.
+#include "daemon/signals/release_signals.h"
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/signals/signals_harness.h"
+
+namespace prodops::signals {
+namespace {
+
+using testing::kNoonS;
+using testing::MemoryStore;
+using testing::SignalsHarness;
+
+constexpr int64_t kHourS = 3600;
+
+std::string Release(int64_t at_s, const std::string& name, const std::string& kind,
+                    const std::string& team, const std::string& feature) {
+  return absl::StrCat(R"pb(release { event_id: ")pb", name, kind, at_s,
+                      R"pb(" occurred_at { seconds: )pb", at_s, R"pb( } release: ")pb", name,
+                      R"pb(" kind: )pb", kind, R"pb( team: ")pb", team, R"pb(" features: ")pb",
+                      feature, R"pb(" })pb");
+}
+
+std::string Ticket(int64_t at_s, const std::string& type, const std::string& feature) {
+  return absl::StrCat(R"pb(ticket { event_id: "t)pb", at_s, feature,
+                      R"pb(" occurred_at { seconds: )pb", at_s, R"pb( } ticket_id: "T)pb", at_s,
+                      feature, R"pb(" kind: CREATED type: )pb", type, R"pb( features: ")pb",
+                      feature, R"pb(" })pb");
+}
+
+double Lift(const testing::Samples& samples, const std::string& release) {
+  const std::string series =
+      absl::StrCat("prodops_release_ticket_lift{release=\"", release, "\"}");
+  EXPECT_EQ(samples.count(series), 1) << series;
+  return samples.count(series) ? samples.at(series) : -1;
+}
+
+class ReleaseLiftTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // r1 changes checkout at 12:30: its hour starts at 12:00.
+    harness_.Apply(Ticket(kNoonS - 8 * 24 * kHourS, "BUG", "checkout"));  // before the 168 h
+    harness_.Apply(Ticket(kNoonS - 3 * 24 * kHourS, "BUG", "checkout"));  // baseline
+    harness_.Apply(Ticket(kNoonS - 2 * 24 * kHourS, "QUESTION", "checkout"));  // baseline
+    harness_.Apply(Ticket(kNoonS - 10 * kHourS, "BUG", "checkout"));  // baseline
+    harness_.Apply(Ticket(kNoonS + 600, "BUG", "checkout"));  // 12:10: in the DEPLOY hour
+    harness_.Apply(Release(kNoonS + 1800, "r1", "DEPLOY", "payments", "checkout"));
+    harness_.Apply(Ticket(kNoonS + kHourS, "INCIDENT", "checkout"));
+    harness_.Apply(Ticket(kNoonS + 3 * kHourS, "QUESTION", "checkout"));
+    harness_.Apply(Ticket(kNoonS + 24 * kHourS, "BUG", "checkout"));  // hour 24: after
+    harness_.Apply(Ticket(kNoonS + 5 * kHourS, "BUG", "search"));     // not its feature
+    // r2 changes search, which had no ticket before.
+    harness_.Apply(Release(kNoonS, "r2", "DEPLOY", "growth", "search"));
+  }
+
+  SignalsHarness harness_;
+};
+
+TEST_F(ReleaseLiftTest, IsTheRateAfterOverTheRateInTheWeekBefore) {
+  const testing::Samples samples = harness_.Expose();
+  // (3 tickets / 24 h) / (3 tickets / 168 h)
+  EXPECT_EQ(Lift(samples, "r1"), 7);
+  // (1 / 24 h) / (zero baseline taken as 1 / 168 h)
+  EXPECT_EQ(Lift(samples, "r2"), 7);
+  EXPECT_EQ(samples.at(R"(prodops_release_timestamp_seconds{release="r1"})"), kNoonS + 1800);
+  EXPECT_EQ(samples.at(R"(prodops_release_timestamp_seconds{release="r2"})"), kNoonS);
+}
+
+TEST_F(ReleaseLiftTest, IsFrozenOnceTheImpactWindowIsPastAndSurvivesRestarts) {
+  MemoryStore store;
+  harness_.Flush(&store);
+  // Two days later every window is closed: the counts are frozen, and the
+  // ticket hours they came from are gone after a week more.
+  const int64_t later_ms = (kNoonS + 9 * 24 * kHourS) * 1000;
+  EXPECT_EQ(Lift(harness_.Expose(later_ms), "r1"), 7);
+  harness_.Apply(Ticket(kNoonS + 9 * 24 * kHourS, "BUG", "checkout"));
+  harness_.Flush(&store);
+  std::unique_ptr<SignalsHarness> restarted = harness_.Restart(store);
+  const testing::Samples samples = restarted->Expose();
+  EXPECT_EQ(Lift(samples, "r1"), 7);
+  EXPECT_EQ(Lift(samples, "r2"), 7);
+  EXPECT_EQ(samples, harness_.Expose());
+}
+
+TEST(ChangeFailuresTest, CountsEachFailedReleaseOnceWhateverTheArrivalOrder) {
+  SignalsHarness harness;
+  // r1: an INCIDENT about its feature 23:59:59 after the DEPLOY; a second
+  // one changes nothing.
+  harness.Apply(Release(kNoonS, "r1", "DEPLOY", "payments", "checkout"));
+  harness.Apply(Ticket(kNoonS + 24 * kHourS - 1, "INCIDENT", "checkout"));
+  harness.Apply(Ticket(kNoonS + 2 * kHourS, "INCIDENT", "checkout"));
+  // r2: rolled back exactly 24 h later, out of its window.
+  harness.Apply(Release(kNoonS, "r2", "DEPLOY", "growth", "onboarding"));
+  harness.Apply(Release(kNoonS + 24 * kHourS, "r2", "ROLLBACK", "growth", "onboarding"));
+  // r3 (12:30): an INCIDENT at 12:10 is before it; one at 12:45 arrives
+  // before the DEPLOY does.
+  harness.Apply(Ticket(kNoonS + 600, "INCIDENT", "search"));
+  harness.Apply(Ticket(kNoonS + 2700, "INCIDENT", "search"));
+  harness.Apply(Release(kNoonS + 1800, "r3", "DEPLOY", "growth", "search"));
+  // r4: the HOTFIX arrives before its DEPLOY.
+  harness.Apply(Release(kNoonS + 3600, "r4", "HOTFIX", "mobile", "settings"));
+  harness.Apply(Release(kNoonS + 3300, "r4", "DEPLOY", "mobile", "settings"));
+  // r5: an INCIDENT at 12:10 only, before its DEPLOY at 12:20.
+  harness.Apply(Release(kNoonS + 1200, "r5", "DEPLOY", "insights", "search"));
+  const testing::Samples samples = harness.Expose();
+  EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+  EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="growth"})"), 1);
+  EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="mobile"})"), 1);
+  EXPECT_EQ(samples.count(R"(prodops_change_failures_total{team="insights"})"), 1);
+  EXPECT_EQ(samples.at(R"(prodops_releases_total{team="growth",kind="deploy"})"), 2);
+  EXPECT_EQ(samples.at(R"(prodops_releases_total{team="growth",kind="rollback"})"), 1);
+  EXPECT_EQ(samples.at(R"(prodops_releases_total{team="mobile",kind="hotfix"})"), 1);
+}
+
+TEST(RecentReleasesTest, OnlyTheMostRecentDeploysAreExposed) {
+  SignalsOptions options;
+  options.releases.recent_releases = 2;
+  SignalsHarness harness(options);
+  harness.Apply(Release(kNoonS + 20, "r-b", "DEPLOY", "x", "f"));
+  harness.Apply(Release(kNoonS + 10, "r-a", "DEPLOY", "x", "f"));  // the oldest
+  harness.Apply(Release(kNoonS + 30, "r-c", "DEPLOY", "x", "f"));
+  const testing::Samples samples = harness.Expose();
+  EXPECT_EQ(samples.count(R"(prodops_release_timestamp_seconds{release="r-a"})"), 0);
+  EXPECT_EQ(samples.at(R"(prodops_release_timestamp_seconds{release="r-b"})"), kNoonS + 20);
+  EXPECT_EQ(samples.at(R"(prodops_release_timestamp_seconds{release="r-c"})"), kNoonS + 30);
+  EXPECT_EQ(samples.at(R"(prodops_releases_total{team="x",kind="deploy"})"), 3);
+}
+
+}  // namespace
+}  // namespace prodops::signals

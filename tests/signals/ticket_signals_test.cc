@@ -1,0 +1,336 @@
+// Ticket signals on hand-computed scenarios: each test states the events,
+// the pipeline times, and the exact values expected. Times are UTC on
+// 2026-03-02; the allowed lateness is 1 h, so order-dependent counters see
+// an event once the pipeline time is 1 h past it.
+#include "daemon/signals/ticket_signals.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "daemon/export/snapshot.h"
+#include "gtest/gtest.h"
+#include "tests/support/exposition.h"
+#include "tests/testing/memory_store.h"
+
+namespace prodops::signals {
+namespace {
+
+using prodops::v1::Event;
+using prodops::v1::TicketEvent;
+using testing::ParseExposition;
+using testing::Samples;
+
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kDay0 = 1'772'409'600'000;  // 2026-03-02T00:00:00Z
+
+struct Spec {
+  std::string id;
+  std::string ticket;
+  int64_t at_ms;
+  TicketEvent::Kind kind;
+  TicketEvent::Status status = TicketEvent::STATUS_UNSPECIFIED;
+  std::string team;
+  std::string assignee;
+  TicketEvent::Priority priority = TicketEvent::NORMAL;
+  TicketEvent::Type type = TicketEvent::QUESTION;
+  TicketEvent::Actor actor = TicketEvent::END_USER;
+};
+
+Event MakeEvent(const Spec& spec) {
+  Event event;
+  TicketEvent* t = event.mutable_ticket();
+  t->set_event_id(spec.id);
+  t->set_ticket_id(spec.ticket);
+  t->mutable_occurred_at()->set_seconds(spec.at_ms / 1000);
+  t->mutable_occurred_at()->set_nanos(static_cast<int32_t>(spec.at_ms % 1000) * 1'000'000);
+  t->set_kind(spec.kind);
+  t->set_status(spec.status);
+  t->set_team(spec.team);
+  t->set_assignee(spec.assignee);
+  t->set_priority(spec.priority);
+  t->set_type(spec.type);
+  t->set_actor(spec.actor);
+  t->set_public_(spec.kind == TicketEvent::COMMENT_ADDED);
+  return event;
+}
+
+Spec Created(std::string id, std::string ticket, int64_t at, std::string team,
+             TicketEvent::Priority priority = TicketEvent::NORMAL,
+             TicketEvent::Type type = TicketEvent::QUESTION) {
+  return {id, ticket, at, TicketEvent::CREATED, TicketEvent::NEW, team, "", priority, type};
+}
+Spec Status(std::string id, std::string ticket, int64_t at, TicketEvent::Status status,
+            std::string team, std::string assignee = "agent") {
+  return {id, ticket, at, TicketEvent::STATUS_CHANGED, status, team, assignee};
+}
+Spec Assigned(std::string id, std::string ticket, int64_t at, std::string team) {
+  return {id, ticket, at, TicketEvent::ASSIGNED, TicketEvent::OPEN, team, "agent"};
+}
+Spec Reply(std::string id, std::string ticket, int64_t at, std::string team,
+           TicketEvent::Priority priority = TicketEvent::NORMAL) {
+  return {id,        ticket,   at,       TicketEvent::COMMENT_ADDED, TicketEvent::OPEN,
+          team,      "agent",  priority, TicketEvent::QUESTION,      TicketEvent::AGENT};
+}
+
+window::Aggregates::Options Windows() {
+  window::Aggregates::Options options;
+  options.windows = {{"1h", kHour, kMinute}, {"1d", 24 * kHour, kHour},
+                     {"7d", 168 * kHour, kHour}};
+  options.allowed_lateness_ms = kHour;
+  return options;
+}
+
+class TicketSignalsTest : public ::testing::Test {
+ protected:
+  TicketSignalsTest() { Reset(); }
+
+  void Reset() {
+    aggregates_ = std::make_unique<window::Aggregates>(Windows());
+    signals_ = std::make_unique<TicketSignals>(options_, aggregates_.get());
+  }
+
+  // Applies the events in this order, each as of the newest time so far.
+  void Feed(const std::vector<Spec>& specs) {
+    for (const Spec& spec : specs) {
+      as_of_ = std::max(as_of_, spec.at_ms);
+      signals_->Apply(MakeEvent(spec), spec.at_ms, as_of_);
+    }
+  }
+
+  Samples At(int64_t as_of_ms) {
+    as_of_ = std::max(as_of_, as_of_ms);
+    signals_->Advance(as_of_ms);
+    return ParseExposition(Exposition(as_of_ms));
+  }
+
+  std::string Exposition(int64_t as_of_ms) {
+    std::vector<prometheus::MetricFamily> families;
+    CollectStored(*aggregates_, as_of_ms, &families);
+    signals_->Collect(as_of_ms, &families);
+    exporter::SortFamilies(&families);
+    return exporter::SerializeExposition(families);
+  }
+
+  void Persist() {
+    state::WriteSet changes;
+    aggregates_->CollectChanges(&changes);
+    signals_->CollectChanges(&changes);
+    ASSERT_TRUE(store_.Write(changes).ok());
+  }
+
+  TicketOptions options_;
+  testing::MemoryStore store_;
+  std::unique_ptr<window::Aggregates> aggregates_;
+  std::unique_ptr<TicketSignals> signals_;
+  int64_t as_of_ = 0;
+};
+
+// Count of a series, 0 when absent.
+double Value(const Samples& samples, const std::string& series) {
+  const auto it = samples.find(series);
+  return it == samples.end() ? 0 : it->second;
+}
+
+TEST_F(TicketSignalsTest, SolveReopenSolveCountsEachTransitionOnceTheLatenessPassed) {
+  Feed({Created("e1", "T1", kDay0, "core"),
+        Status("e2", "T1", kDay0 + 1 * kHour, TicketEvent::SOLVED, "core"),
+        Status("e3", "T1", kDay0 + 2 * kHour, TicketEvent::OPEN, "core"),
+        Status("e4", "T1", kDay0 + 3 * kHour, TicketEvent::SOLVED, "core")});
+  // Horizon 02:00: the first solve and the reopen are committed.
+  Samples at3 = At(kDay0 + 3 * kHour);
+  EXPECT_EQ(Value(at3, "prodops_tickets_solved_total{ticket_type=\"question\",priority="
+                       "\"normal\",team=\"core\"}"),
+            1);
+  EXPECT_EQ(Value(at3, "prodops_tickets_reopened_total{team=\"core\"}"), 1);
+  // The backlog gauges do not wait: T1 is solved now.
+  EXPECT_EQ(testing::SumOf(at3, "prodops_tickets_open"), 0);
+  Samples at4 = At(kDay0 + 4 * kHour);
+  EXPECT_EQ(Value(at4, "prodops_tickets_solved_total{ticket_type=\"question\",priority="
+                       "\"normal\",team=\"core\"}"),
+            2);
+  EXPECT_EQ(Value(at4, "prodops_tickets_reopened_total{team=\"core\"}"), 1);
+}
+
+TEST_F(TicketSignalsTest, EveryArrivalOrderWithinTheLatenessGivesTheSameExposition) {
+  // Team a -> b -> a (one ping-pong), a reply, a solve and a reopen, all
+  // within 50 minutes; two events share an instant (ordered by event id).
+  std::vector<Spec> specs = {
+      Created("e1", "T1", kDay0, "a", TicketEvent::HIGH),
+      Assigned("e2", "T1", kDay0 + 10 * kMinute, "b"),
+      Reply("e3", "T1", kDay0 + 20 * kMinute, "b", TicketEvent::HIGH),
+      Assigned("e4", "T1", kDay0 + 20 * kMinute, "a"),
+      Status("e5", "T1", kDay0 + 30 * kMinute, TicketEvent::SOLVED, "a"),
+      Status("e6", "T1", kDay0 + 50 * kMinute, TicketEvent::OPEN, "a")};
+  for (Spec& spec : specs) spec.priority = TicketEvent::HIGH;
+  std::sort(specs.begin(), specs.end(),
+            [](const Spec& x, const Spec& y) { return x.id < y.id; });
+  std::string expected;
+  int orders = 0;
+  do {
+    Reset();
+    as_of_ = 0;
+    Feed(specs);
+    At(kDay0 + 30 * kMinute);  // a flush in the middle commits nothing yet
+    At(kDay0 + 3 * kHour);
+    const std::string exposition = Exposition(kDay0 + 3 * kHour);
+    if (expected.empty()) expected = exposition;
+    ASSERT_EQ(exposition, expected) << "order " << orders;
+    ++orders;
+  } while (std::next_permutation(specs.begin(), specs.end(),
+                                 [](const Spec& x, const Spec& y) { return x.id < y.id; }));
+  EXPECT_EQ(orders, 720);
+  const Samples samples = ParseExposition(expected);
+  EXPECT_EQ(Value(samples, "prodops_ticket_reassignments_total{team=\"b\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_reassignments_total{team=\"a\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_pingpong_total{team=\"a\"}"), 1);
+  EXPECT_EQ(testing::SumOf(samples, "prodops_ticket_pingpong_total"), 1);
+  EXPECT_EQ(Value(samples, "prodops_tickets_reopened_total{team=\"a\"}"), 1);
+  // e3 (the reply, team b) sorts before e4 at 00:20: the reply is b's, 1200 s.
+  EXPECT_EQ(Value(samples, "prodops_ticket_first_reply_seconds_count{team=\"b\",priority="
+                           "\"high\"}"),
+            1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_first_reply_seconds_sum{team=\"b\",priority="
+                           "\"high\"}"),
+            1200);
+  EXPECT_EQ(Value(samples, "prodops_ticket_first_reply_seconds_bucket{team=\"b\",priority="
+                           "\"high\",le=\"900\"}"),
+            0);
+  EXPECT_EQ(Value(samples, "prodops_ticket_first_reply_seconds_bucket{team=\"b\",priority="
+                           "\"high\",le=\"3600\"}"),
+            1);
+  // Reopened at 00:50, open now: 3 h old.
+  EXPECT_EQ(Value(samples, "prodops_tickets_open{priority=\"high\",team=\"a\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_oldest_open_age_seconds{team=\"a\"}"), 10800);
+}
+
+TEST_F(TicketSignalsTest, SlaBreachIsCountedWhenTheTargetPassesNotWhenTheReplyComes) {
+  // URGENT: first reply within 1 h, resolution within 4 h.
+  Feed({Created("e1", "T1", kDay0, "ops", TicketEvent::URGENT)});
+  // Pipeline time 01:59: horizon 00:59, before the 01:00 target.
+  EXPECT_EQ(testing::SumOf(At(kDay0 + 119 * kMinute), "prodops_sla_breaches_total"), 0);
+  const Samples at2 = At(kDay0 + 2 * kHour);
+  EXPECT_EQ(Value(at2, "prodops_sla_breaches_total{team=\"ops\",priority=\"urgent\","
+                       "clock=\"first_reply\"}"),
+            1);
+  // The reply comes later: the breach stays one, the reply time is observed.
+  Feed({Reply("e2", "T1", kDay0 + 150 * kMinute, "ops", TicketEvent::URGENT)});
+  const Samples at5 = At(kDay0 + 5 * kHour);
+  EXPECT_EQ(Value(at5, "prodops_sla_breaches_total{team=\"ops\",priority=\"urgent\","
+                       "clock=\"first_reply\"}"),
+            1);
+  EXPECT_EQ(Value(at5, "prodops_ticket_first_reply_seconds_sum{team=\"ops\",priority="
+                       "\"urgent\"}"),
+            9000);
+  // Resolution target 04:00 passed at horizon 04:00 with the ticket open.
+  EXPECT_EQ(Value(at5, "prodops_sla_breaches_total{team=\"ops\",priority=\"urgent\","
+                       "clock=\"resolution\"}"),
+            1);
+}
+
+TEST_F(TicketSignalsTest, AReplyAtTheTargetInstantMeetsIt) {
+  Feed({Created("e1", "T1", kDay0, "ops", TicketEvent::URGENT),
+        Reply("e2", "T1", kDay0 + kHour, "ops", TicketEvent::URGENT),
+        Status("e3", "T1", kDay0 + 2 * kHour, TicketEvent::SOLVED, "ops")});
+  EXPECT_EQ(testing::SumOf(At(kDay0 + 10 * kHour), "prodops_sla_breaches_total"), 0);
+}
+
+TEST_F(TicketSignalsTest, BacklogGaugesByTeam) {
+  Feed({Created("e1", "T1", kDay0, "a"), Created("e2", "T2", kDay0 + kHour, "a"),
+        Assigned("e3", "T2", kDay0 + 2 * kHour, "a"),
+        Created("e4", "T3", kDay0 + 3 * kHour, "", TicketEvent::LOW)});
+  const Samples samples = At(kDay0 + 4 * kHour);
+  EXPECT_EQ(Value(samples, "prodops_tickets_open{priority=\"normal\",team=\"a\"}"), 2);
+  EXPECT_EQ(Value(samples, "prodops_tickets_open{priority=\"low\",team=\"__none__\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_tickets_unassigned_open{team=\"a\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_tickets_unassigned_open{team=\"__none__\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_oldest_open_age_seconds{team=\"a\"}"), 14400);
+  EXPECT_EQ(Value(samples, "prodops_ticket_oldest_open_age_seconds{team=\"__none__\"}"), 3600);
+}
+
+TEST_F(TicketSignalsTest, SolvedTicketExpiresAndItsResolutionIsObservedThen) {
+  options_.closed_ticket_expiry_ms = 24 * kHour;
+  Reset();
+  Feed({Created("e1", "T1", kDay0, "a"),
+        Status("e2", "T1", kDay0 + 5 * kHour, TicketEvent::SOLVED, "a")});
+  // Expires when the horizon reaches 05:00 + 24 h, i.e. at 06:00 next day.
+  Samples before = At(kDay0 + 30 * kHour - 1);
+  EXPECT_EQ(signals_->ticket_count(), 1);
+  EXPECT_EQ(testing::SumOf(before, "prodops_ticket_resolution_seconds_count"), 0);
+  Samples after = At(kDay0 + 30 * kHour);
+  EXPECT_EQ(signals_->ticket_count(), 0);
+  EXPECT_EQ(Value(after, "prodops_ticket_resolution_seconds_count{team=\"a\",priority="
+                         "\"normal\"}"),
+            1);
+  EXPECT_EQ(Value(after, "prodops_ticket_resolution_seconds_sum{team=\"a\",priority="
+                         "\"normal\"}"),
+            18000);
+  EXPECT_EQ(Value(after, "prodops_ticket_resolution_seconds_bucket{team=\"a\",priority="
+                         "\"normal\",le=\"14400\"}"),
+            0);
+  EXPECT_EQ(Value(after, "prodops_ticket_resolution_seconds_bucket{team=\"a\",priority="
+                         "\"normal\",le=\"28800\"}"),
+            1);
+  Persist();
+  EXPECT_EQ(store_.Contents(state::Family::kTickets).count("tT1"), 0);
+}
+
+TEST_F(TicketSignalsTest, StateSurvivesARestartWithPendingEvents) {
+  Feed({Created("e1", "T1", kDay0, "a"), Assigned("e2", "T1", kDay0 + 10 * kMinute, "b")});
+  At(kDay0 + 20 * kMinute);
+  Persist();
+  Reset();
+  ASSERT_TRUE(aggregates_->Load(store_).ok());
+  ASSERT_TRUE(signals_->Load(store_).ok());
+  // A retry of e2 after the restart is recognized; a late-enough
+  // reassignment back to a is a ping-pong.
+  Feed({Assigned("e2", "T1", kDay0 + 10 * kMinute, "b"),
+        Assigned("e3", "T1", kDay0 + 30 * kMinute, "a")});
+  const Samples samples = At(kDay0 + 2 * kHour);
+  EXPECT_EQ(Value(samples, "prodops_ticket_reassignments_total{team=\"b\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_pingpong_total{team=\"a\"}"), 1);
+}
+
+TEST_F(TicketSignalsTest, FirefightingRatioPerWindow) {
+  Feed({Created("e1", "T1", kDay0 + 10 * kHour, "a", TicketEvent::LOW, TicketEvent::INCIDENT),
+        Created("e2", "T2", kDay0 + 11 * kHour, "a", TicketEvent::HIGH, TicketEvent::BUG),
+        Created("e3", "T3", kDay0 + 11 * kHour, "a", TicketEvent::NORMAL, TicketEvent::BUG),
+        Created("e4", "T4", kDay0 + 11 * kHour + kMinute, "a")});
+  const Samples samples = At(kDay0 + 11 * kHour + 30 * kMinute);
+  // 1h window (11:31 back to 10:31...): T2, T3, T4; T1 at 10:00 is out.
+  EXPECT_EQ(Value(samples, "prodops_firefighting_reactive_tickets{team=\"a\",window=\"1h\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_firefighting_tickets{team=\"a\",window=\"1h\"}"), 3);
+  EXPECT_DOUBLE_EQ(Value(samples, "prodops_firefighting_ratio{team=\"a\",window=\"1h\"}"),
+                   1.0 / 3);
+  EXPECT_EQ(Value(samples, "prodops_firefighting_ratio{team=\"a\",window=\"1d\"}"), 0.5);
+}
+
+TEST_F(TicketSignalsTest, SpikeScoreUsesTheLastCompleteUtcHour) {
+  // Baseline: one reactive ticket in each of 2 of the 168 hours (median 0,
+  // MAD 0, so the floor of 1 is the scale).
+  std::vector<Spec> specs = {
+      Created("b1", "B1", kDay0 - 50 * kHour, "a", TicketEvent::LOW, TicketEvent::INCIDENT),
+      Created("b2", "B2", kDay0 - 20 * kHour, "a", TicketEvent::LOW, TicketEvent::INCIDENT)};
+  // Four in the hour 11:00-12:00, one at 10:59:59.999 (baseline), one at
+  // 12:00:00 (the current, incomplete hour).
+  for (int i = 0; i < 4; ++i) {
+    specs.push_back(Created("x" + std::to_string(i), "X" + std::to_string(i),
+                            kDay0 + 11 * kHour + i * kMinute, "a", TicketEvent::LOW,
+                            TicketEvent::INCIDENT));
+  }
+  specs.push_back(Created("y", "Y", kDay0 + 11 * kHour - 1, "a", TicketEvent::LOW,
+                          TicketEvent::INCIDENT));
+  specs.push_back(Created("z", "Z", kDay0 + 12 * kHour, "a", TicketEvent::LOW,
+                          TicketEvent::INCIDENT));
+  Feed(specs);
+  const Samples samples = At(kDay0 + 12 * kHour + 30 * 1000);
+  EXPECT_EQ(Value(samples, "prodops_firefighting_spike_score{team=\"a\"}"), 4);
+  EXPECT_EQ(Value(samples, "prodops_firefighting_spike{team=\"a\"}"), 1);
+  // An hour later the last complete hour holds only Z: (1 - 0) / 1.
+  const Samples later = At(kDay0 + 13 * kHour);
+  EXPECT_EQ(Value(later, "prodops_firefighting_spike_score{team=\"a\"}"), 1);
+  EXPECT_EQ(Value(later, "prodops_firefighting_spike{team=\"a\"}"), 0);
+}
+
+}  // namespace
+}  // namespace prodops::signals
