@@ -67,6 +67,22 @@ signals::ReleaseOptions ToReleaseOptions(const DaemonConfig& config) {
   return options;
 }
 
+signals::ExperimentOptions ToExperimentOptions(const DaemonConfig& config) {
+  signals::ExperimentOptions options;
+  for (const prodops::v1::ExperimentConfig& experiment : config.signals().experiment()) {
+    signals::ExperimentSpec spec;
+    spec.name = experiment.name();
+    spec.goal_feature = experiment.goal().feature();
+    spec.goal_action = experiment.goal().action();
+    for (const prodops::v1::ExperimentVariant& variant : experiment.variant()) {
+      spec.variants.push_back({variant.name(), variant.weight()});
+    }
+    options.experiments.push_back(std::move(spec));
+  }
+  options.allowed_lateness_ms = int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  return options;
+}
+
 }  // namespace
 
 PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
@@ -86,6 +102,7 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
   options.signals.tickets = ToTicketOptions(config);
   options.signals.label_budgets = ToLabelBudgetOptions(config);
   options.signals.releases = ToReleaseOptions(config);
+  options.signals.experiments = ToExperimentOptions(config);
   return options;
 }
 

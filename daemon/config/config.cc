@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -464,6 +465,50 @@ absl::Status ValidateLabelBudgets(const prodops::v1::LabelBudgetConfig& budgets,
   return absl::OkStatus();
 }
 
+absl::Status ValidateExperiment(const prodops::v1::ExperimentConfig& experiment,
+                                const Site& site) {
+  using prodops::v1::ExperimentConfig;
+  using prodops::v1::ExperimentGoal;
+  using prodops::v1::ExperimentVariant;
+  const Site goal = site.Field(ExperimentConfig::kGoalFieldNumber);
+  if (experiment.goal().feature().empty()) {
+    return goal.Field(ExperimentGoal::kFeatureFieldNumber).Error("required");
+  }
+  if (experiment.goal().action().empty()) {
+    return goal.Field(ExperimentGoal::kActionFieldNumber).Error("required");
+  }
+  constexpr int kVariant = ExperimentConfig::kVariantFieldNumber;
+  if (experiment.variant_size() < 2) {
+    return site.Field(kVariant).Error(
+        absl::StrCat("at least two are required, got ", experiment.variant_size()));
+  }
+  for (int i = 0; i < experiment.variant_size(); ++i) {
+    absl::Status status = RequireUniqueName(
+        site, kVariant, i, ExperimentVariant::kNameFieldNumber,
+        [&experiment](int j) -> const std::string& { return experiment.variant(j).name(); });
+    if (!status.ok()) return status;
+    const double weight = experiment.variant(i).weight();
+    if (!(weight > 0) || std::isinf(weight)) {
+      return site.Element(kVariant, i)
+          .Field(ExperimentVariant::kWeightFieldNumber)
+          .Error(absl::StrCat("must be finite and > 0, got ", weight));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateExperiments(const SignalsConfig& signals, const Site& site) {
+  constexpr int kExperiment = SignalsConfig::kExperimentFieldNumber;
+  for (int i = 0; i < signals.experiment_size(); ++i) {
+    absl::Status status = RequireUniqueName(
+        site, kExperiment, i, prodops::v1::ExperimentConfig::kNameFieldNumber,
+        [&signals](int j) -> const std::string& { return signals.experiment(j).name(); });
+    if (status.ok()) status = ValidateExperiment(signals.experiment(i), site.Element(kExperiment, i));
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Validate(const DaemonConfig& config, const Site& root) {
   // In the order of the fields in config.proto, so that the first error
   // reported is the first one in a file written in that order.
@@ -499,6 +544,7 @@ absl::Status Validate(const DaemonConfig& config, const Site& root) {
     status = ValidateReleases(config.signals().releases(),
                               signals.Field(SignalsConfig::kReleasesFieldNumber));
   }
+  if (status.ok()) status = ValidateExperiments(config.signals(), signals);
   if (status.ok()) {
     status = ValidateLabelBudgets(config.signals().label_budgets(),
                                   signals.Field(SignalsConfig::kLabelBudgetsFieldNumber));

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "daemon/export/snapshot.h"
+#include "daemon/signals/experiment_signals.h"
 #include "daemon/signals/feature_signals.h"
 #include "daemon/signals/label_budget.h"
 #include "daemon/signals/release_signals.h"
@@ -57,6 +58,7 @@ std::vector<MetricDef> MakeCatalog() {
   for (MetricDef& def : LabelBudgetMetricDefs()) catalog.push_back(std::move(def));
   for (MetricDef& def : FeatureMetricDefs()) catalog.push_back(std::move(def));
   for (MetricDef& def : ReleaseMetricDefs()) catalog.push_back(std::move(def));
+  for (MetricDef& def : ExperimentMetricDefs()) catalog.push_back(std::move(def));
   return catalog;
 }
 

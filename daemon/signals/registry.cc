@@ -1,5 +1,6 @@
 #include "daemon/signals/registry.h"
 
+#include "daemon/signals/experiment_signals.h"
 #include "daemon/signals/feature_signals.h"
 #include "daemon/signals/label_budget.h"
 #include "daemon/signals/product_metrics.h"
@@ -17,10 +18,11 @@ std::vector<std::unique_ptr<SignalSet>> MakeSignalSets(const SignalsOptions& opt
   LabelBudget* shared_budget = budget.get();
   sets.push_back(std::move(budget));
   sets.push_back(std::make_unique<ProductMetrics>(shared_budget, aggregates));
-  sets.push_back(std::make_unique<TicketSignals>(options.tickets, aggregates));
+  sets.push_back(std::make_unique<TicketSignals>(options.tickets, shared_budget, aggregates));
   sets.push_back(std::make_unique<FeatureSignals>(shared_budget, aggregates));
   // After FeatureSignals, which admits ticket features to the budget.
   sets.push_back(std::make_unique<ReleaseSignals>(options.releases, shared_budget, aggregates));
+  sets.push_back(std::make_unique<ExperimentSignals>(options.experiments, shared_budget));
   return sets;
 }
 

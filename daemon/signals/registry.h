@@ -3,6 +3,7 @@
 #include <memory>
 #include <vector>
 
+#include "daemon/signals/experiment_signals.h"
 #include "daemon/signals/label_budget.h"
 #include "daemon/signals/release_signals.h"
 #include "daemon/signals/signal_set.h"
@@ -17,6 +18,7 @@ struct SignalsOptions {
   TicketOptions tickets;
   LabelBudgetOptions label_budgets;
   ReleaseOptions releases;
+  ExperimentOptions experiments;
 };
 
 // Every signal set, in the order events are applied to them. They write to

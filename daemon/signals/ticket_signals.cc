@@ -54,10 +54,6 @@ std::string PriorityLabel(TicketEvent::Priority priority) {
   return EnumLabel(TicketEvent::Priority_descriptor(), priority);
 }
 
-// Every team label value goes through here, so that label budgets can be
-// applied in one place.
-std::string TeamOf(const std::string& team) { return std::string(TeamLabel(team)); }
-
 double Median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   const size_t n = values.size();
@@ -122,9 +118,11 @@ bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours) {
   return hourly && aggregates.RetentionMs() >= hours * kHourMs;
 }
 
-TicketSignals::TicketSignals(TicketOptions options, window::Aggregates* aggregates)
+TicketSignals::TicketSignals(TicketOptions options, LabelBudget* budget,
+                             window::Aggregates* aggregates)
     : options_(std::move(options)),
       spike_available_(KeepsHourlyBuckets(*aggregates, options_.spike_baseline_hours + 1)),
+      budget_(budget),
       aggregates_(aggregates),
       first_reply_(Def(kFirstReplySeconds), TicketDurationBuckets()),
       resolution_(Def(kResolutionSeconds), TicketDurationBuckets()) {}
@@ -156,6 +154,15 @@ absl::Status TicketSignals::Load(const state::StateStore& store) {
 void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
   if (event.payload_case() != Event::kTicket) return;
   const TicketEvent& ticket_event = event.ticket();
+  // The one admission of this event's team; every label below (including
+  // the counters a late event commits right away) looks it up.
+  budget_->Admit(BudgetedLabel::kTeam, TeamLabel(ticket_event.team()));
+  // Bring the ticket to where Advance() would have it as of now, so that
+  // whether flushes ran in between (they follow the wall clock, also in
+  // replay) cannot change how this event is folded, or whether the ticket
+  // expired before it came.
+  AdvanceHorizon(as_of_ms);
+  if (auto it = tickets_.find(ticket_event.ticket_id()); it != tickets_.end()) Settle(it);
   Ticket& ticket = tickets_[ticket_event.ticket_id()];
   const bool had_created = ticket.current().has_created_ms();
   if (!ticket.Add(ticket_event, occurred_ms, horizon_ms_, options_, this)) return;
@@ -178,33 +185,39 @@ void TicketSignals::CountCreated(const TicketEvent& event, int64_t occurred_ms,
   }
 }
 
-void TicketSignals::Advance(int64_t as_of_ms) {
+std::string TicketSignals::TeamOf(const std::string& team) const {
+  return std::string(budget_->Lookup(BudgetedLabel::kTeam, TeamLabel(team)));
+}
+
+void TicketSignals::AdvanceHorizon(int64_t as_of_ms) {
   const int64_t horizon_ms = as_of_ms - options_.allowed_lateness_ms;
   if (horizon_ms > horizon_ms_) {
     horizon_ms_ = horizon_ms;
     horizon_dirty_ = true;
   }
-  for (auto it = tickets_.begin(); it != tickets_.end();) {
-    Ticket& ticket = it->second;
-    const std::optional<int64_t> due = ticket.NextDueMs(options_);
-    if (!due.has_value() || *due > horizon_ms_) {
-      ++it;
-      continue;
-    }
-    ticket.CommitThrough(horizon_ms_, options_, this);
-    dirty_[it->first] = true;
-    if (!ticket.Expired(horizon_ms_, options_)) {
-      ++it;
-      continue;
-    }
-    // Expired: the last solve is final.
-    const TicketFold& fold = ticket.current();
-    if (fold.has_created_ms() && fold.has_last_solved_ms()) {
-      resolution_.Observe(aggregates_, {TeamOf(fold.team()), PriorityLabel(fold.priority())},
-                          fold.last_solved_ms() - fold.created_ms());
-    }
-    tickets_.erase(it++);
+}
+
+absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Settle(
+    absl::flat_hash_map<std::string, Ticket>::iterator it) {
+  Ticket& ticket = it->second;
+  const std::optional<int64_t> due = ticket.NextDueMs(options_);
+  if (!due.has_value() || *due > horizon_ms_) return ++it;
+  ticket.CommitThrough(horizon_ms_, options_, this);
+  dirty_[it->first] = true;
+  if (!ticket.Expired(horizon_ms_, options_)) return ++it;
+  // Expired: the last solve is final.
+  const TicketFold& fold = ticket.current();
+  if (fold.has_created_ms() && fold.has_last_solved_ms()) {
+    resolution_.Observe(aggregates_, {TeamOf(fold.team()), PriorityLabel(fold.priority())},
+                        fold.last_solved_ms() - fold.created_ms());
   }
+  tickets_.erase(it++);
+  return it;
+}
+
+void TicketSignals::Advance(int64_t as_of_ms) {
+  AdvanceHorizon(as_of_ms);
+  for (auto it = tickets_.begin(); it != tickets_.end();) it = Settle(it);
 }
 
 void TicketSignals::CollectChanges(state::WriteSet* changes) {

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "daemon/signals/catalog.h"
+#include "daemon/signals/label_budget.h"
 #include "daemon/signals/signal_set.h"
 #include "daemon/signals/stored_histogram.h"
 #include "daemon/signals/ticket_options.h"
@@ -29,10 +30,16 @@ bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours);
 // deleted options.closed_ticket_expiry_ms after their last event; open
 // tickets stay. Advance() visits every ticket: O(tickets) per flush.
 //
+// Team labels go through the shared LabelBudget: each ticket event's team
+// is admitted once, in Apply(); every label (counters committed later,
+// gauges, histograms) is then looked up, so an overflow counts once per
+// event. A ticket's team always comes from an event applied here.
+//
 // Single-threaded, like the Aggregates it writes to.
 class TicketSignals final : public SignalSet, private TicketObserver {
  public:
-  TicketSignals(TicketOptions options, window::Aggregates* aggregates);
+  // `budget` and `aggregates` must outlive this.
+  TicketSignals(TicketOptions options, LabelBudget* budget, window::Aggregates* aggregates);
 
   [[nodiscard]] absl::Status Load(const state::StateStore& store) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
@@ -59,10 +66,21 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   void CollectFirefighting(int64_t as_of_ms,
                            std::vector<prometheus::MetricFamily>* out) const;
   void CollectSpike(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const;
+  // The team label of `team` (a ticket's team, "" = none), through the
+  // label budget: every team label goes through here.
+  std::string TeamOf(const std::string& team) const;
+  // Moves the commit horizon to as_of - lateness if that is later.
+  void AdvanceHorizon(int64_t as_of_ms);
+  // Commits the ticket's events up to the horizon and drops it if it has
+  // expired; returns the next iterator. Apply settles a ticket before adding
+  // an event to it, so the outcome never depends on when flushes happen.
+  absl::flat_hash_map<std::string, Ticket>::iterator Settle(
+      absl::flat_hash_map<std::string, Ticket>::iterator it);
 
   const TicketOptions options_;
   // Whether the Aggregates keep the hourly buckets the spike baseline needs.
   const bool spike_available_;
+  LabelBudget* budget_;
   window::Aggregates* aggregates_;
   const StoredHistogram first_reply_;
   const StoredHistogram resolution_;

@@ -28,6 +28,30 @@ constexpr std::array<const char*, 5> kActions = {"view", "view", "click", "submi
 constexpr const char* kSupportDesk = "support";
 constexpr int64_t kReleaseEveryMs = 180'000;
 constexpr int64_t kBurstMs = 90'000;
+// The experiment: configured 50/50 (config/demo.textproto), delivered 55/45
+// (a sample ratio mismatch); for 2% of the users (two devices, say) a
+// quarter of the exposures show the other variant. Its
+// goal, a checkout submit, comes only from the experiment's flow: users
+// who convert at all (25% of control, 35% of treatment) submit within two
+// minutes of half their exposures.
+constexpr const char* kExperiment = "new_checkout";
+constexpr double kControlShare = 0.55;
+constexpr double kLeakyUsers = 0.02;
+constexpr double kLeakedExposures = 0.25;
+constexpr double kControlConverters = 0.25;
+constexpr double kTreatmentConverters = 0.35;
+constexpr const char* kGoalFeature = "checkout";
+constexpr const char* kGoalAction = "submit";
+
+// A uniform number in [0, 1) fixed for (seed, user, salt): splitmix64.
+double UserDraw(uint64_t seed, int user, uint64_t salt) {
+  uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(user) * 0xBF58476D1CE4E5B9ULL +
+               salt * 0x94D049BB133111EBULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) / static_cast<double>(uint64_t{1} << 53);
+}
 
 void SetTime(int64_t at_ms, google::protobuf::Timestamp* ts) {
   ts->set_seconds(at_ms / 1000);
@@ -72,6 +96,10 @@ void Simulator::StartUsage(int64_t at_ms) {
   usage->set_account_id("account-" + std::to_string(user / 10));
   usage->set_feature(kFeatures[PickFeature()].name);
   usage->set_action(kActions[Between(0, kActions.size() - 1)]);
+  // Checkout submits are the experiment's goal: only its flow makes them.
+  if (usage->feature() == kGoalFeature && usage->action() == kGoalAction) {
+    usage->set_action("click");
+  }
   usage->set_release("r" + std::to_string(releases_));
   Schedule(at_ms, std::move(event));
 }
@@ -175,10 +203,30 @@ void Simulator::StartExposure(int64_t at_ms) {
   const int user = static_cast<int>(Between(0, options_.users - 1));
   exposure->set_user_id("user-" + std::to_string(user));
   exposure->set_account_id("account-" + std::to_string(user / 10));
-  exposure->set_experiment("new_checkout");
-  // Configured as 50/50, delivered 55/45: a sample ratio mismatch.
-  exposure->set_variant(Chance(0.55) ? "control" : "treatment");
+  exposure->set_experiment(kExperiment);
+  // Each user has a variant; configured as 50/50, delivered 55/45.
+  bool treatment = UserDraw(options_.seed, user, 1) >= kControlShare;
+  const bool converter =
+      UserDraw(options_.seed, user, 2) < (treatment ? kTreatmentConverters : kControlConverters);
+  if (UserDraw(options_.seed, user, 3) < kLeakyUsers && Chance(kLeakedExposures)) {
+    treatment = !treatment;  // a multi-variant user
+  }
+  exposure->set_variant(treatment ? "treatment" : "control");
+  const std::string user_id = exposure->user_id();
+  const std::string account_id = exposure->account_id();
   Schedule(at_ms, std::move(event));
+  if (!converter || !Chance(0.5)) return;
+  Event goal;
+  auto* usage = goal.mutable_usage();
+  usage->set_event_id(NextEventId());
+  const int64_t goal_ms = at_ms + Between(5'000, 120'000);
+  SetTime(goal_ms, usage->mutable_occurred_at());
+  usage->set_user_id(user_id);
+  usage->set_account_id(account_id);
+  usage->set_feature(kGoalFeature);
+  usage->set_action(kGoalAction);
+  usage->set_release("r" + std::to_string(releases_));
+  Schedule(goal_ms, std::move(goal));
 }
 
 void Simulator::Generate(int64_t from_ms, int64_t to_ms, std::vector<Event>* out) {

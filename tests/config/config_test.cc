@@ -461,3 +461,69 @@ TEST(TicketConfigTest, RefusesBadRulesNamingTheField) {
 
 }  // namespace
 }  // namespace prodops::config
+
+namespace prodops::config {
+namespace {
+
+// signals { experiment { ... } } with `body` inside, opening on line 4.
+std::string WithExperiment(const std::string& body) {
+  return Valid() + "signals {\n  experiment {\n" + body + "  }\n}\n";
+}
+
+constexpr char kGoal[] = "    goal { feature: \"checkout\" action: \"submit\" }\n";
+constexpr char kSplit[] =
+    "    variant { name: \"control\" weight: 1 }\n"
+    "    variant { name: \"treatment\" weight: 1 }\n";
+
+TEST(ExperimentConfigTest, KeepsTheExperimentsAsWritten) {
+  const absl::StatusOr<DaemonConfig> config = ParseConfig(
+      WithExperiment(std::string("    name: \"new_checkout\"\n") + kGoal +
+                     "    variant { name: \"control\" weight: 55 }\n"
+                     "    variant { name: \"treatment\" weight: 45 }\n"),
+      "set.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->signals().experiment_size(), 1);
+  const prodops::v1::ExperimentConfig& experiment = config->signals().experiment(0);
+  EXPECT_EQ(experiment.name(), "new_checkout");
+  EXPECT_EQ(experiment.goal().feature(), "checkout");
+  EXPECT_EQ(experiment.goal().action(), "submit");
+  ASSERT_EQ(experiment.variant_size(), 2);
+  EXPECT_EQ(experiment.variant(0).name(), "control");
+  EXPECT_EQ(experiment.variant(0).weight(), 55);
+  EXPECT_EQ(experiment.variant(1).weight(), 45);
+}
+
+TEST(ExperimentConfigTest, RefusesBadExperimentsNamingTheField) {
+  const std::string name = "    name: \"x\"\n";
+  EXPECT_EQ(ErrorOf(WithExperiment(std::string(kGoal) + kSplit)),
+            "bad.textproto:5:3: signals.experiment[0].name: required");
+  EXPECT_EQ(ErrorOf(Valid() + "signals {\n  experiment { name: \"x\"\n" + kGoal + kSplit +
+                    "  }\n  experiment {\n    name: \"x\"\n" + kGoal + kSplit + "  }\n}\n"),
+            "bad.textproto:11:5: signals.experiment[1].name: \"x\" is already used by "
+            "signals.experiment[0].name");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kSplit)),
+            "bad.textproto:5:3: signals.experiment[0].goal.feature: required");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + "    goal { feature: \"checkout\" }\n" + kSplit)),
+            "bad.textproto:7:5: signals.experiment[0].goal.action: required");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: 1 }\n")),
+            "bad.textproto:5:3: signals.experiment[0].variant: at least two are required, got 1");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + kSplit +
+                                   "    variant { name: \"control\" weight: 2 }\n")),
+            "bad.textproto:10:15: signals.experiment[0].variant[2].name: \"control\" is already "
+            "used by signals.experiment[0].variant[0].name");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: 1 }\n" +
+                                   "    variant { name: \"treatment\" }\n")),
+            "bad.textproto:9:5: signals.experiment[0].variant[1].weight: must be finite and > 0, "
+            "got 0");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: -1 }\n" +
+                                   "    variant { name: \"treatment\" weight: 1 }\n")),
+            "bad.textproto:8:31: signals.experiment[0].variant[0].weight: must be finite and > 0, "
+            "got -1");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: inf }\n" +
+                                   "    variant { name: \"treatment\" weight: 1 }\n")),
+            "bad.textproto:8:31: signals.experiment[0].variant[0].weight: must be finite and > 0, "
+            "got inf");
+}
+
+}  // namespace
+}  // namespace prodops::config

@@ -22,7 +22,11 @@
 //    of (1 ticket / 24 h) / (zero baseline taken as 1 / 168 h) = 7;
 //    checkout has T1 and 1 user in 1d (1000 per 1k users), 3 users in 7d
 //    (333.33), no user in 1h (no series).
+#include <algorithm>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/support/daemon_process.h"
@@ -56,6 +60,142 @@ TEST(ReplayGoldenTest, ReplayingIntoTheSameStateDirectoryCountsNothingTwice) {
   const std::string first = Replay({"--state-dir", dir.File("state")});
   EXPECT_EQ(Replay({"--state-dir", dir.File("state")}), first);
   EXPECT_EQ(first, testing::ReadFile("tests/golden/events.prom"));
+}
+
+// Every ticket signal with non-zero values. tickets.prom was checked by hand
+// against tickets.ndjson (tickets.textproto: the defaults, i.e. lateness
+// 1 h, expiry 4 d, SLAs first reply normal 8 h / urgent 1 h / low 24 h,
+// resolution urgent 4 h / normal 3 d / low 7 d). All times 2026-03, UTC.
+//  - Pipeline time = newest event, E at 09T12:30; horizon 11:30: events at
+//    or before it are committed (counted), later ones only move gauges.
+//  - A (billing, QUESTION NORMAL), 03T09:00; to core 09:10 (reassignment,
+//    core), agent reply 09:20 (in core), back to billing 09:40
+//    (reassignment + ping-pong, billing), SOLVED 10:00, reopened 11:00
+//    (billing), SOLVED 13:00. The reply a-3 arrives after a-4 and a-5
+//    (40 min late, within the lateness): folded in time order it is core's
+//    first reply, 1200 s (le 3600). Solved twice: solved_total{question,
+//    normal,billing} 2. Its last event + 4 d = 07T13:00 <= horizon: expired,
+//    resolution 09:00 -> 13:00 = 14400 s (le 14400, bounds are inclusive),
+//    billing/normal. SLAs met (reply 20 min; solved at the 3 d deadline).
+//  - B (core, QUESTION URGENT), 04T08:00; reply 10:30, SOLVED 13:00. First
+//    reply deadline 09:00 passes with no reply: breach {core,urgent,
+//    first_reply}, judged before the reply, which is still observed:
+//    9000 s (le 14400). Resolution deadline 12:00 passes unsolved: breach
+//    {core,urgent,resolution}. Expired (08T13:00): resolution 5 h =
+//    18000 s (le 28800). solved_total{question,urgent,core} 1.
+//  - O1 (ops INCIDENT NORMAL) 05T06:00, SOLVED 07:00: expired (09T07:00),
+//    resolution 3600 s (le 3600). O2 06T15:00, SOLVED 16:30: solved but not
+//    expired (10T16:30 > horizon), so not observed. solved_total{incident,
+//    normal,ops} 2. Both solved before their 8 h reply deadline: no breach.
+//  - C (billing, QUESTION LOW, unassigned) 07T10:00, open: first-reply
+//    deadline 08T10:00 passed -> breach {billing,low,first_reply};
+//    resolution deadline (14th) not yet. Oldest billing ticket: 2 d 2.5 h =
+//    181800 s.
+//  - D (core, assigned) 09T10:00, SOLVED 12:00: after the horizon, so not
+//    in solved_total yet, but already out of the backlog (gauges do not
+//    lag). E (core, assigned) 12:30: core's only open ticket, age 0,
+//    unassigned 0 (exposed as 0).
+//  - O3..O7 (ops INCIDENT HIGH, unassigned) at 09T11:05, 11:15, 11:25,
+//    11:40, 11:55; O5 (11:25) arrives after O7 (30 min late). Open: 5 high
+//    ops, 5 unassigned, oldest 11:05 -> 5100 s. Their 4 h reply deadlines
+//    are after the horizon.
+//  - Firefighting (creations by team; reactive = every INCIDENT): 1h
+//    window from 11:31: O6, O7 (ops 2/2), E (core 0/1); 1d window from
+//    08T13:00: O3..O7 (ops 5/5), D, E (core 0/2); 7d window from 02T13:00:
+//    ops O1..O7 7/7, core B, D, E 0/3, billing A, C 0/2.
+//  - Spike (ops, the only team with reactive tickets): last complete hour
+//    09T11:00-12:00 holds O3..O7 = 5; the 168 hours before hold O1 and O2
+//    (1 each), median 0, MAD 0, scale = floor 1: score 5 > 3.5, spike 1.
+TEST(ReplayGoldenTest, TicketSignalsPrintExactlyTheExpectedExposition) {
+  const std::string tickets = "tests/golden/tickets.ndjson";
+  std::string out, err;
+  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", "tests/golden/tickets.textproto",
+                                       "--input", tickets},
+                                      &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out, testing::ReadFile("tests/golden/tickets.prom"));
+  // The same events in time order (same base name, so the same topic
+  // label): the out-of-order arrivals change nothing.
+  std::vector<std::pair<std::string, std::string>> lines;  // (occurredAt, line)
+  std::istringstream in(testing::ReadFile(tickets));
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find("\"occurredAt\":\"");
+    ASSERT_NE(at, std::string::npos) << line;
+    lines.emplace_back(line.substr(at + 14, 20), line);
+  }
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  testing::TempDir dir;
+  std::string sorted;
+  for (const auto& [unused, line] : lines) sorted += line + "\n";
+  testing::WriteFile(dir.File("tickets.ndjson"), sorted);
+  std::string sorted_out;
+  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", "tests/golden/tickets.textproto",
+                                       "--input", dir.File("tickets.ndjson")},
+                                      &sorted_out, &err),
+            0)
+      << err;
+  EXPECT_NE(sorted, testing::ReadFile(tickets));
+  EXPECT_EQ(sorted_out, out);
+}
+
+// Experiment signals. experiments.prom was checked by hand against
+// experiments.ndjson (experiments.textproto: "new_checkout", goal checkout
+// submit, control/treatment configured 50/50; lateness 1 h). All events
+// are on 2026-03-01, within 1 h of the newest (12:30), so their arrival
+// order does not matter (checked below by replaying them reversed).
+//  - u1: control 12:00, goal 12:01: converted, control. Its second control
+//    exposure (12:30) changes nothing.
+//  - u2: goal 11:58 (arrives first), treatment 12:00: the goal came before
+//    the exposure, not converted.
+//  - u3: goal 12:10 arrives before the treatment exposure at 12:05: it
+//    waits, and counts when the exposure arrives: converted, treatment.
+//  - u4: control 12:20, then treatment 12:15 arrives: the first exposure is
+//    treatment, so u4 counts there only, and as a multi-variant user; the
+//    goal at 12:17 is after 12:15: converted, treatment.
+//  - u5 (control 12:02) only viewed checkout: exposed, not converted. u7,
+//    u8: control, no goal. u6's exposure is to "old_search", which is not
+//    configured: ignored.
+//  - exposed: control u1, u5, u7, u8 = 4, treatment u2, u3, u4 = 3;
+//    converted 1 and 2; multi-variant 1.
+//  - SRM: expected 3.5 each, chi2 = 2 * 0.5^2 / 3.5 = 1/7, df = 1:
+//    p = erfc(sqrt(1/14)) = 0.70545698611127...
+TEST(ReplayGoldenTest, ExperimentSignalsPrintExactlyTheExpectedExposition) {
+  const std::string config = "tests/golden/experiments.textproto";
+  const std::string events = "tests/golden/experiments.ndjson";
+  std::string out, err;
+  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", config, "--input", events}, &out,
+                                      &err),
+            0)
+      << err;
+  EXPECT_EQ(out, testing::ReadFile("tests/golden/experiments.prom"));
+  // Reversed arrival order, same base name (so the same topic label).
+  std::vector<std::string> lines;
+  std::istringstream in(testing::ReadFile(events));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::string reversed;
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) reversed += *it + "\n";
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("experiments.ndjson"), reversed);
+  std::string reversed_out;
+  ASSERT_EQ(testing::RunDaemonCommand(
+                {"replay", "--config", config, "--input", dir.File("experiments.ndjson")},
+                &reversed_out, &err),
+            0)
+      << err;
+  EXPECT_EQ(reversed_out, out);
+  // Replaying into the same state directory counts nothing twice.
+  const std::string state = dir.File("state");
+  ASSERT_EQ(testing::RunDaemonCommand(
+                {"replay", "--config", config, "--input", events, "--state-dir", state}, &out,
+                &err),
+            0);
+  ASSERT_EQ(testing::RunDaemonCommand(
+                {"replay", "--config", config, "--input", events, "--state-dir", state}, &out,
+                &err),
+            0);
+  EXPECT_EQ(out, testing::ReadFile("tests/golden/experiments.prom"));
 }
 
 TEST(ReplayGoldenTest, InputsWithTheSameBaseNameAreRefused) {

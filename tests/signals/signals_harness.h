@@ -1,7 +1,7 @@
 #pragma once
 
-// Drives the label budget, product, feature and release signal sets as
-// MakeSignalSets() wires them and the pipeline calls them (Apply
+// Drives the label budget, product, feature, release and experiment signal
+// sets as MakeSignalSets() wires them and the pipeline calls them (Apply
 // per event with the newest event time as "now", Advance + CollectChanges
 // at a flush, CollectStored + Collect at a snapshot), without Kafka or
 // decoding, so signal tests state events and expected numbers only.
@@ -13,6 +13,7 @@
 #include "daemon/decode/decode.h"
 #include "daemon/export/snapshot.h"
 #include "daemon/signals/catalog.h"
+#include "daemon/signals/experiment_signals.h"
 #include "daemon/signals/feature_signals.h"
 #include "daemon/signals/label_budget.h"
 #include "daemon/signals/product_metrics.h"
@@ -57,6 +58,7 @@ class SignalsHarness {
     sets_.push_back(std::make_unique<signals::FeatureSignals>(shared, &aggregates_));
     sets_.push_back(
         std::make_unique<signals::ReleaseSignals>(options_.releases, shared, &aggregates_));
+    sets_.push_back(std::make_unique<signals::ExperimentSignals>(options_.experiments, shared));
   }
 
   // Applies `text` (an Event in text format) as an accepted event.

@@ -86,8 +86,10 @@ class TicketSignalsTest : public ::testing::Test {
   TicketSignalsTest() { Reset(); }
 
   void Reset() {
+    signals_.reset();
     aggregates_ = std::make_unique<window::Aggregates>(Windows());
-    signals_ = std::make_unique<TicketSignals>(options_, aggregates_.get());
+    budget_ = std::make_unique<LabelBudget>(budget_options_, aggregates_.get());
+    signals_ = std::make_unique<TicketSignals>(options_, budget_.get(), aggregates_.get());
   }
 
   // Applies the events in this order, each as of the newest time so far.
@@ -115,13 +117,16 @@ class TicketSignalsTest : public ::testing::Test {
   void Persist() {
     state::WriteSet changes;
     aggregates_->CollectChanges(&changes);
+    budget_->CollectChanges(&changes);
     signals_->CollectChanges(&changes);
     ASSERT_TRUE(store_.Write(changes).ok());
   }
 
   TicketOptions options_;
+  LabelBudgetOptions budget_options_;
   testing::MemoryStore store_;
   std::unique_ptr<window::Aggregates> aggregates_;
+  std::unique_ptr<LabelBudget> budget_;
   std::unique_ptr<TicketSignals> signals_;
   int64_t as_of_ = 0;
 };
@@ -330,6 +335,39 @@ TEST_F(TicketSignalsTest, SpikeScoreUsesTheLastCompleteUtcHour) {
   const Samples later = At(kDay0 + 13 * kHour);
   EXPECT_EQ(Value(later, "prodops_firefighting_spike_score{team=\"a\"}"), 1);
   EXPECT_EQ(Value(later, "prodops_firefighting_spike{team=\"a\"}"), 0);
+}
+
+TEST_F(TicketSignalsTest, TeamsBeyondTheLabelBudgetFoldIntoOtherAndAreCounted) {
+  budget_options_.team = 2;
+  Reset();
+  // a and b take the budget; c and d are folded. Each event of a folded
+  // team counts one overflow, whatever number of series it labels.
+  Feed({Created("e1", "T1", kDay0, "a"), Created("e2", "T2", kDay0 + kMinute, "b"),
+        Created("e3", "T3", kDay0 + 2 * kMinute, "c", TicketEvent::LOW, TicketEvent::INCIDENT),
+        Assigned("e4", "T1", kDay0 + 3 * kMinute, "c"),
+        Assigned("e5", "T2", kDay0 + 4 * kMinute, "d"),
+        Assigned("e6", "T2", kDay0 + 5 * kMinute, "b"),
+        Status("e7", "T3", kDay0 + 6 * kMinute, TicketEvent::SOLVED, "c")});
+  const Samples samples = At(kDay0 + 2 * kHour);
+  EXPECT_EQ(Value(samples, "prodops_label_overflow_total{label=\"team\"}"), 4);
+  EXPECT_EQ(Value(samples, "prodops_tickets_open{priority=\"normal\",team=\"__other__\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_tickets_open{priority=\"normal\",team=\"b\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_oldest_open_age_seconds{team=\"__other__\"}"),
+            7200);
+  EXPECT_EQ(Value(samples, "prodops_ticket_reassignments_total{team=\"__other__\"}"), 2);
+  EXPECT_EQ(Value(samples, "prodops_ticket_reassignments_total{team=\"b\"}"), 1);
+  EXPECT_EQ(Value(samples, "prodops_ticket_pingpong_total{team=\"b\"}"), 1);
+  // e7's snapshot (a Status spec) makes T3 a NORMAL QUESTION.
+  EXPECT_EQ(Value(samples, "prodops_tickets_solved_total{ticket_type=\"question\",priority="
+                           "\"normal\",team=\"__other__\"}"),
+            1);
+  EXPECT_EQ(Value(samples, "prodops_firefighting_reactive_tickets{team=\"__other__\","
+                           "window=\"1d\"}"),
+            1);
+  for (const auto& [series, value] : samples) {
+    EXPECT_EQ(series.find("team=\"c\""), std::string::npos) << series;
+    EXPECT_EQ(series.find("team=\"d\""), std::string::npos) << series;
+  }
 }
 
 }  // namespace
