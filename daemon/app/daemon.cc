@@ -13,8 +13,8 @@ constexpr size_t kMaxBatch = 10'000;
 constexpr int kPollTimeoutMs = 100;
 
 prometheus::MetricFamily LiveFamily(std::string_view name) {
-  const signals::MetricDef* def = signals::FindMetric(name);
-  return exporter::MakeFamily(def->name, def->help, def->type);
+  const signals::MetricDef& def = signals::MetricOrDie(name);
+  return exporter::MakeFamily(def.name, def.help, def.type);
 }
 
 }  // namespace

@@ -54,13 +54,12 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
       clock_(clock),
       aggregates_(options_.windows),
       signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)) {
-  using signals::FindMetric;
   for (const InputTopic& topic : options_.topics) {
     topics_[topic.name] = TopicState{
         topic,
-        signals::SeriesOf(*FindMetric(signals::kEventsIngestedTotal), {topic.name}),
-        signals::SeriesOf(*FindMetric(signals::kEventsLateTotal), {topic.name}),
-        signals::SeriesOf(*FindMetric(signals::kLastEventTimestamp), {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kEventsIngestedTotal), {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kEventsLateTotal), {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kLastEventTimestamp), {topic.name}),
     };
   }
 }
@@ -129,7 +128,7 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
 void Pipeline::Reject(const TopicState& topic, decode::Reject reason,
                       const std::string& detail, const ingest::Message& message) {
   aggregates_.AddCounter(
-      signals::SeriesOf(*signals::FindMetric(signals::kEventsRejectedTotal),
+      signals::SeriesOf(signals::MetricOrDie(signals::kEventsRejectedTotal),
                         {topic.spec.name, decode::RejectName(reason)}),
       1);
   // Bad producers can send floods: log the first few, then every 1000th.

@@ -8,16 +8,6 @@ namespace prodops::signals {
 using prodops::v1::Event;
 using prodops::v1::TicketEvent;
 
-namespace {
-
-const MetricDef& Def(std::string_view name) {
-  const MetricDef* def = FindMetric(name);
-  if (def == nullptr) std::abort();  // the catalog and this file disagree: a build bug
-  return *def;
-}
-
-}  // namespace
-
 std::string EnumLabel(const google::protobuf::EnumDescriptor* descriptor, int value) {
   if (value == 0) return "unspecified";
   const google::protobuf::EnumValueDescriptor* v = descriptor->FindValueByNumber(value);
@@ -31,9 +21,9 @@ std::string_view TeamLabel(const std::string& team) {
 ProductMetrics::ProductMetrics(LabelBudget* budget, window::Aggregates* aggregates)
     : budget_(budget),
       aggregates_(aggregates),
-      usage_events_(Def(kUsageEventsTotal)),
-      tickets_created_(Def(kTicketsCreatedTotal)),
-      active_users_(Def(kActiveUsers)) {}
+      usage_events_(MetricOrDie(kUsageEventsTotal)),
+      tickets_created_(MetricOrDie(kTicketsCreatedTotal)),
+      active_users_(MetricOrDie(kActiveUsers)) {}
 
 void ProductMetrics::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
   switch (event.payload_case()) {

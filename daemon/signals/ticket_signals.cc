@@ -40,11 +40,6 @@ constexpr int64_t kHourMs = 3'600'000;
 // Consistency constant of the MAD for normally distributed data.
 constexpr double kMadScale = 1.4826;
 
-const MetricDef& Def(std::string_view name) {
-  const MetricDef* def = FindMetric(name);
-  if (def == nullptr) std::abort();  // the catalog and this file disagree: a build bug
-  return *def;
-}
 
 std::string TypeLabel(const TicketFold& ticket) {
   return EnumLabel(TicketEvent::Type_descriptor(), ticket.type());
@@ -124,8 +119,8 @@ TicketSignals::TicketSignals(TicketOptions options, LabelBudget* budget,
       spike_available_(KeepsHourlyBuckets(*aggregates, options_.spike_baseline_hours + 1)),
       budget_(budget),
       aggregates_(aggregates),
-      first_reply_(Def(kFirstReplySeconds), TicketDurationBuckets()),
-      resolution_(Def(kResolutionSeconds), TicketDurationBuckets()) {}
+      first_reply_(MetricOrDie(kFirstReplySeconds), TicketDurationBuckets()),
+      resolution_(MetricOrDie(kResolutionSeconds), TicketDurationBuckets()) {}
 
 absl::Status TicketSignals::Load(const state::StateStore& store) {
   tickets_.clear();
@@ -177,10 +172,10 @@ void TicketSignals::CountCreated(const TicketEvent& event, int64_t occurred_ms,
   // Windowed counts depend only on each event's own time: no need to wait
   // for the horizon.
   const std::string team = TeamOf(event.team());
-  aggregates_->AddWindowedCount(SeriesOf(Def(kFirefightingTickets), {team}), occurred_ms, 1,
+  aggregates_->AddWindowedCount(SeriesOf(MetricOrDie(kFirefightingTickets), {team}), occurred_ms, 1,
                                 as_of_ms);
   if (options_.IsReactive(event.type(), event.priority())) {
-    aggregates_->AddWindowedCount(SeriesOf(Def(kReactiveTickets), {team}), occurred_ms, 1,
+    aggregates_->AddWindowedCount(SeriesOf(MetricOrDie(kReactiveTickets), {team}), occurred_ms, 1,
                                   as_of_ms);
   }
 }
@@ -247,20 +242,20 @@ size_t TicketSignals::PendingBytes() const {
 }
 
 void TicketSignals::OnSolved(const TicketFold& ticket) {
-  aggregates_->AddCounter(SeriesOf(Def(kSolvedTotal), {TypeLabel(ticket),
+  aggregates_->AddCounter(SeriesOf(MetricOrDie(kSolvedTotal), {TypeLabel(ticket),
                                                         PriorityLabel(ticket.priority()),
                                                         TeamOf(ticket.team())}),
                           1);
 }
 
 void TicketSignals::OnReopened(const TicketFold& ticket) {
-  aggregates_->AddCounter(SeriesOf(Def(kReopenedTotal), {TeamOf(ticket.team())}), 1);
+  aggregates_->AddCounter(SeriesOf(MetricOrDie(kReopenedTotal), {TeamOf(ticket.team())}), 1);
 }
 
 void TicketSignals::OnReassigned(const TicketFold& ticket, bool returned) {
   const std::string team = TeamOf(ticket.team());
-  aggregates_->AddCounter(SeriesOf(Def(kReassignmentsTotal), {team}), 1);
-  if (returned) aggregates_->AddCounter(SeriesOf(Def(kPingpongTotal), {team}), 1);
+  aggregates_->AddCounter(SeriesOf(MetricOrDie(kReassignmentsTotal), {team}), 1);
+  if (returned) aggregates_->AddCounter(SeriesOf(MetricOrDie(kPingpongTotal), {team}), 1);
 }
 
 void TicketSignals::OnFirstReply(const TicketFold& ticket, int64_t elapsed_ms) {
@@ -269,14 +264,14 @@ void TicketSignals::OnFirstReply(const TicketFold& ticket, int64_t elapsed_ms) {
 }
 
 void TicketSignals::OnFirstReplyBreach(const TicketFold& ticket) {
-  aggregates_->AddCounter(SeriesOf(Def(kSlaBreachesTotal),
+  aggregates_->AddCounter(SeriesOf(MetricOrDie(kSlaBreachesTotal),
                                    {TeamOf(ticket.team()), PriorityLabel(ticket.priority()),
                                     "first_reply"}),
                           1);
 }
 
 void TicketSignals::OnResolutionBreach(const TicketFold& ticket) {
-  aggregates_->AddCounter(SeriesOf(Def(kSlaBreachesTotal),
+  aggregates_->AddCounter(SeriesOf(MetricOrDie(kSlaBreachesTotal),
                                    {TeamOf(ticket.team()), PriorityLabel(ticket.priority()),
                                     "resolution"}),
                           1);
@@ -307,7 +302,7 @@ void TicketSignals::CollectBacklog(int64_t as_of_ms,
     if (!inserted) it->second = std::min(it->second, start_ms);
   }
   auto family = [](std::string_view name) {
-    const MetricDef& def = Def(name);
+    const MetricDef& def = MetricOrDie(name);
     return exporter::MakeFamily(def.name, def.help, def.type);
   };
   prometheus::MetricFamily open_family = family(kOpen);
@@ -335,9 +330,9 @@ void TicketSignals::CollectBacklog(int64_t as_of_ms,
 
 void TicketSignals::CollectFirefighting(int64_t as_of_ms,
                                         std::vector<prometheus::MetricFamily>* out) const {
-  const MetricDef& ratio_def = Def(kFirefightingRatio);
-  const MetricDef& reactive_def = Def(kReactiveTickets);
-  const MetricDef& tickets_def = Def(kFirefightingTickets);
+  const MetricDef& ratio_def = MetricOrDie(kFirefightingRatio);
+  const MetricDef& reactive_def = MetricOrDie(kReactiveTickets);
+  const MetricDef& tickets_def = MetricOrDie(kFirefightingTickets);
   prometheus::MetricFamily ratio =
       exporter::MakeFamily(ratio_def.name, ratio_def.help, ratio_def.type);
   prometheus::MetricFamily reactive =
@@ -374,8 +369,8 @@ void TicketSignals::CollectFirefighting(int64_t as_of_ms,
 
 void TicketSignals::CollectSpike(int64_t as_of_ms,
                                  std::vector<prometheus::MetricFamily>* out) const {
-  const MetricDef& score_def = Def(kSpikeScore);
-  const MetricDef& spike_def = Def(kSpike);
+  const MetricDef& score_def = MetricOrDie(kSpikeScore);
+  const MetricDef& spike_def = MetricOrDie(kSpike);
   prometheus::MetricFamily score =
       exporter::MakeFamily(score_def.name, score_def.help, score_def.type);
   prometheus::MetricFamily spike =
@@ -392,7 +387,7 @@ void TicketSignals::CollectSpike(int64_t as_of_ms,
   const window::BucketRange range{current_start_ms - (hours + 1) * kHourMs,
                                   current_start_ms - kHourMs};
   std::map<std::string, std::vector<double>> counts_by_team;  // [0] = last hour
-  const std::string& reactive_metric = Def(kReactiveTickets).name;
+  const std::string& reactive_metric = MetricOrDie(kReactiveTickets).name;
   aggregates_->ForEachBucketCount(
       kHourMs, range,
       [&](int64_t start_ms, const window::SeriesKey& series, uint64_t count) {
