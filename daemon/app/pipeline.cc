@@ -73,7 +73,7 @@ absl::Status Pipeline::Load() {
         if (absl::Status parsed = ParseOffsetEntry(key, value, &tp, &offset); !parsed.ok()) {
           return parsed;
         }
-        next_offsets_[tp] = offset;
+        partitions_[tp] = {offset, false};
         return absl::OkStatus();
       });
   if (!s.ok()) return s;
@@ -94,9 +94,9 @@ int64_t Pipeline::AsOf() const {
 }
 
 std::optional<int64_t> Pipeline::NextOffset(const ingest::TopicPartition& tp) const {
-  auto it = next_offsets_.find(tp);
-  if (it == next_offsets_.end()) return std::nullopt;
-  return it->second;
+  auto it = partitions_.find(tp);
+  if (it == partitions_.end()) return std::nullopt;
+  return it->second.next_offset;
 }
 
 void Pipeline::ProcessMessage(const ingest::Message& message) {
@@ -105,10 +105,10 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   const TopicState& topic = topic_it->second;
 
   ingest::TopicPartition tp{std::string(message.topic), message.partition};
-  int64_t& next = next_offsets_[tp];
-  if (message.offset < next) return;  // already in the state
-  next = message.offset + 1;
-  dirty_offsets_[tp] = true;
+  PartitionProgress& progress = partitions_[tp];
+  if (message.offset < progress.next_offset) return;  // already in the state
+  progress.next_offset = message.offset + 1;
+  progress.dirty = true;
 
   const decode::Decoded decoded = decode::DecodeEvent(
       message.payload, topic.spec.format, topic.spec.content, &event_);
@@ -157,18 +157,18 @@ absl::Status Pipeline::Flush() {
   aggregates_.CollectChanges(&unwritten_);
   for (const auto& set : signal_sets_) set->CollectChanges(&unwritten_);
   std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
-  for (const auto& [tp, dirty] : dirty_offsets_) {
-    const int64_t next = next_offsets_[tp];
-    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp), OffsetValue(next));
-    offsets.emplace_back(tp, next);
+  for (auto& [tp, progress] : partitions_) {
+    if (!progress.dirty) continue;
+    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp), OffsetValue(progress.next_offset));
+    offsets.emplace_back(tp, progress.next_offset);
+    progress.dirty = false;
   }
-  dirty_offsets_.clear();
   if (unwritten_.empty()) return absl::OkStatus();
 
   if (absl::Status s = store_->Write(unwritten_); !s.ok()) {
     ++flush_errors_;
     // Keep the offsets dirty so that they are committed once written.
-    for (const auto& entry : offsets) dirty_offsets_[entry.first] = true;
+    for (const auto& entry : offsets) partitions_[entry.first].dirty = true;
     return s;
   }
   unwritten_.Clear();

@@ -115,8 +115,13 @@ class Pipeline {
   window::Aggregates aggregates_;
   std::vector<std::unique_ptr<signals::SignalSet>> signal_sets_;
   absl::flat_hash_map<std::string, TopicState> topics_;
-  absl::flat_hash_map<ingest::TopicPartition, int64_t, PartitionHash> next_offsets_;
-  absl::flat_hash_map<ingest::TopicPartition, bool, PartitionHash> dirty_offsets_;
+  // Where each input partition stands, and whether that changed since the
+  // offsets were last collected for a write.
+  struct PartitionProgress {
+    int64_t next_offset = 0;
+    bool dirty = false;
+  };
+  absl::flat_hash_map<ingest::TopicPartition, PartitionProgress, PartitionHash> partitions_;
   std::vector<std::pair<ingest::TopicPartition, int64_t>> committable_;
   // Changes collected but not yet written (a failed Write keeps them here).
   state::WriteSet unwritten_;
