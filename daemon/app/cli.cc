@@ -1,6 +1,7 @@
 #include "daemon/app/cli.h"
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -22,7 +23,10 @@ constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  prodopsd --config FILE                 run the daemon\n"
+    "  prodopsd --config FILE [--exit-when-caught-up]\n"
+    "                                         run the daemon; with the switch, exit\n"
+    "                                         once every partition is read to its end\n"
+    "                                         and print a JSON line with events/s\n"
     "  prodopsd check-config FILE             validate a config file\n"
     "  prodopsd replay --config FILE --input EVENTS.ndjson [--input MORE.ndjson]\n"
     "                  [--state-dir DIR]      run the pipeline over NDJSON files and\n"
@@ -104,7 +108,7 @@ int Replay(const std::map<std::string, std::vector<std::string>>& flags) {
   return kExitOk;
 }
 
-int RunDaemon(const std::string& path) {
+int RunDaemon(const std::string& path, bool exit_when_caught_up) {
   absl::StatusOr<prodops::v1::DaemonConfig> config = LoadConfig(path);
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
@@ -118,9 +122,24 @@ int RunDaemon(const std::string& path) {
     Log(LogLevel::kError, absl::StrCat("cannot start: ", daemon.status().message()));
     return kExitFailure;
   }
-  if (absl::Status s = (*daemon)->Run(stop_requested); !s.ok()) {
-    Log(LogLevel::kError, std::string(s.message()));
+  Daemon::RunOptions run_options;
+  run_options.exit_when_caught_up = exit_when_caught_up;
+  absl::StatusOr<Daemon::RunSummary> summary =
+      (*daemon)->Run(stop_requested, run_options);
+  if (!summary.ok()) {
+    Log(LogLevel::kError, std::string(summary.status().message()));
     return kExitFailure;
+  }
+  if (exit_when_caught_up) {
+    // One line of JSON on stdout (logs go to stderr), for benchmark scripts.
+    const double rate = summary->seconds > 0 ? summary->messages / summary->seconds : 0;
+    char line[200];
+    std::snprintf(line, sizeof(line),
+                  "{\"events\":%llu,\"seconds\":%.6f,\"events_per_second\":%.1f,"
+                  "\"run_seconds\":%.6f}\n",
+                  static_cast<unsigned long long>(summary->messages), summary->seconds,
+                  rate, summary->run_seconds);
+    std::cout << line;
   }
   return kExitOk;
 }
@@ -146,12 +165,25 @@ int RunCommandLine(int argc, char** argv) {
   std::map<std::string, std::vector<std::string>> flags;
   std::string error;
   const bool is_replay = args[0] == "replay";
-  if (!ParseFlags(args, is_replay ? 1 : 0, &flags, &error)) return UsageError(error);
-  if (is_replay) return Replay(flags);
+  if (is_replay) {
+    if (!ParseFlags(args, 1, &flags, &error)) return UsageError(error);
+    return Replay(flags);
+  }
+  // The daemon's one switch without a value; the rest are "--name VALUE".
+  std::vector<std::string> valued;
+  bool exit_when_caught_up = false;
+  for (const std::string& arg : args) {
+    if (arg == "--exit-when-caught-up") {
+      exit_when_caught_up = true;
+    } else {
+      valued.push_back(arg);
+    }
+  }
+  if (!ParseFlags(valued, 0, &flags, &error)) return UsageError(error);
   if (flags.size() != 1 || !flags.contains("config") || flags.at("config").size() != 1) {
     return UsageError("the daemon takes exactly one --config FILE");
   }
-  return RunDaemon(flags.at("config")[0]);
+  return RunDaemon(flags.at("config")[0], exit_when_caught_up);
 }
 
 }  // namespace prodops::app

@@ -1,5 +1,8 @@
 #include "daemon/app/daemon.h"
 
+#include <chrono>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/app/options.h"
 #include "daemon/common/log.h"
@@ -26,6 +29,8 @@ Daemon::~Daemon() {
   // so that its final revoke can still flush to the store.
   simulator_.reset();
   consumer_.reset();
+  pipeline_.reset();
+  dead_letters_.reset();  // delivers what it holds while the cluster is up
   mock_cluster_.reset();
 }
 
@@ -36,8 +41,37 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
   if (!store.ok()) return store.status();
   daemon->store_ = *std::move(store);
 
-  daemon->pipeline_ =
-      std::make_unique<Pipeline>(ToPipelineOptions(config), daemon->store_.get(), &daemon->clock_);
+  std::string bootstrap = config.kafka().bootstrap_servers();
+  if (config.kafka().embedded_brokers() > 0) {
+    absl::StatusOr<std::unique_ptr<ingest::MockCluster>> cluster =
+        ingest::MockCluster::Start(static_cast<int>(config.kafka().embedded_brokers()));
+    if (!cluster.ok()) return cluster.status();
+    daemon->mock_cluster_ = *std::move(cluster);
+    std::vector<std::pair<std::string, int>> topics;
+    for (const auto& topic : config.topic()) {
+      topics.emplace_back(topic.name(), static_cast<int>(topic.partitions()));
+    }
+    if (!config.ingest().dead_letter_topic().empty()) {
+      topics.emplace_back(config.ingest().dead_letter_topic(), 1);
+    }
+    for (const auto& [name, partitions] : topics) {
+      if (absl::Status s = daemon->mock_cluster_->CreateTopic(name, partitions); !s.ok()) {
+        return s;
+      }
+    }
+    bootstrap = daemon->mock_cluster_->bootstrap_servers();
+    Log(LogLevel::kInfo, absl::StrCat("embedded Kafka mock cluster at ", bootstrap));
+  }
+  if (!config.ingest().dead_letter_topic().empty()) {
+    absl::StatusOr<std::unique_ptr<ingest::KafkaDeadLetterSink>> sink =
+        ingest::KafkaDeadLetterSink::Create(ToDeadLetterOptions(config, bootstrap));
+    if (!sink.ok()) return sink.status();
+    daemon->dead_letters_ = *std::move(sink);
+  }
+
+  daemon->pipeline_ = std::make_unique<Pipeline>(
+      ToPipelineOptions(config), daemon->store_.get(), &daemon->clock_,
+      daemon->dead_letters_.get());
   if (absl::Status s = daemon->pipeline_->Load(); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("cannot load state from ", config.state().dir(),
                                                ": ", s.message()));
@@ -48,25 +82,9 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
       exporter::HttpServer::Start(ToHttpOptions(config), &daemon->board_);
   if (!http.ok()) return http.status();
   daemon->http_ = *std::move(http);
-  Log(LogLevel::kInfo, absl::StrCat("serving /metrics and /readyz on port ",
+  Log(LogLevel::kInfo, absl::StrCat("serving /metrics, /readyz and /api/v1/signals on port ",
                                     daemon->http_->port()));
 
-  std::string bootstrap = config.kafka().bootstrap_servers();
-  if (config.kafka().embedded_brokers() > 0) {
-    absl::StatusOr<std::unique_ptr<ingest::MockCluster>> cluster =
-        ingest::MockCluster::Start(static_cast<int>(config.kafka().embedded_brokers()));
-    if (!cluster.ok()) return cluster.status();
-    daemon->mock_cluster_ = *std::move(cluster);
-    for (const auto& topic : config.topic()) {
-      if (absl::Status s = daemon->mock_cluster_->CreateTopic(
-              topic.name(), static_cast<int>(topic.partitions()));
-          !s.ok()) {
-        return s;
-      }
-    }
-    bootstrap = daemon->mock_cluster_->bootstrap_servers();
-    Log(LogLevel::kInfo, absl::StrCat("embedded Kafka mock cluster at ", bootstrap));
-  }
   if (config.simulator().enabled()) {
     absl::StatusOr<std::unique_ptr<SimulatorRunner>> simulator =
         SimulatorRunner::Start(ToSimulatorOptions(config), ToPipelineOptions(config).topics,
@@ -81,21 +99,57 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
   return daemon;
 }
 
-absl::Status Daemon::Run(const std::atomic<bool>& stop) {
-  const auto process = [this](const ingest::Message& m) { pipeline_->ProcessMessage(m); };
+absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
+                                               const RunOptions& options) {
+  using Steady = std::chrono::steady_clock;
+  const Steady::time_point run_started = Steady::now();
+  std::optional<Steady::time_point> first_message;
+  RunSummary summary;
+  const auto process = [&](const ingest::Message& m) {
+    if (!first_message.has_value()) first_message = Steady::now();
+    ++summary.messages;
+    pipeline_->ProcessMessage(m);
+  };
   while (!stop.load(std::memory_order_relaxed)) {
     consumer_->Poll(kPollTimeoutMs, kMaxBatch, process);
+    if (options.exit_when_caught_up && CaughtUp()) {
+      Log(LogLevel::kInfo,
+          absl::StrCat("caught up after ", summary.messages, " messages"));
+      break;
+    }
     if (pipeline_->FlushDue()) FlushAndPublish();
   }
   Log(LogLevel::kInfo, "stopping: flushing state and leaving the consumer group");
   FlushAndPublish();
+  if (first_message.has_value()) {
+    summary.seconds =
+        std::chrono::duration<double>(Steady::now() - *first_message).count();
+  }
   consumer_->Close();  // BeforeRevoke flushes whatever the revoke found
   FlushAndPublish();
   if (!store_error_.empty()) {
     return absl::UnavailableError(absl::StrCat("final flush failed: ", store_error_));
   }
+  summary.run_seconds =
+      std::chrono::duration<double>(Steady::now() - run_started).count();
   Log(LogLevel::kInfo, "stopped cleanly");
-  return absl::OkStatus();
+  return summary;
+}
+
+bool Daemon::CaughtUp() const {
+  // Before the first assignment, and while a topic has none of its
+  // partitions yet, there is nothing to compare with.
+  std::set<std::string> assigned_topics;
+  for (const ingest::TopicPartition& tp : consumer_->Assignment()) {
+    // Unknown until the first fetch response for the partition.
+    const std::optional<int64_t> high = consumer_->HighWatermark(tp);
+    if (!high.has_value() || pipeline_->NextOffset(tp).value_or(0) < *high) return false;
+    assigned_topics.insert(tp.topic);
+  }
+  for (const auto& topic : config_.topic()) {
+    if (!assigned_topics.contains(topic.name())) return false;
+  }
+  return true;
 }
 
 std::optional<int64_t> Daemon::StartOffset(const ingest::TopicPartition& tp) {
@@ -113,12 +167,25 @@ void Daemon::FlushAndPublish() {
     if (!store_error_.empty()) Log(LogLevel::kInfo, "state store writes work again");
     store_error_.clear();
     consumer_->Commit(pipeline_->TakeCommittableOffsets());
+    if (paused_) {
+      Log(LogLevel::kInfo, "resuming consumption");
+      consumer_->SetPaused(false);
+      paused_ = false;
+    }
   } else {
     store_error_ = std::string(s.message());
     const int64_t now_ms = clock_.NowMillis();
     if (now_ms - last_store_error_log_ms_ >= 10'000) {
       last_store_error_log_ms_ = now_ms;
       Log(LogLevel::kError, absl::StrCat("cannot write state (will retry): ", s.message()));
+    }
+    // Re-applied on every failure: partitions assigned meanwhile start unpaused.
+    if (pipeline_->Backlogged()) {
+      if (!paused_) {
+        Log(LogLevel::kWarning, "pausing consumption until the state can be written");
+      }
+      consumer_->SetPaused(true);
+      paused_ = true;
     }
   }
   bool ready = false;

@@ -24,9 +24,31 @@ class Daemon final : private ingest::RebalanceListener {
       const prodops::v1::DaemonConfig& config);
   ~Daemon() override;
 
-  // Consumes until `stop` turns true, then flushes, stores the offsets,
-  // leaves the group and returns.
-  [[nodiscard]] absl::Status Run(const std::atomic<bool>& stop);
+  struct RunOptions {
+    // Also return once caught up: partitions of every configured topic are
+    // assigned to this member, and the pipeline has read each assigned
+    // partition up to the high watermark the fetcher last reported for it.
+    // Messages produced after that are not waited for. For benchmarks and
+    // one-off backfills.
+    // Default: false (run until `stop`).
+    bool exit_when_caught_up = false;
+  };
+  // What one Run consumed.
+  struct RunSummary {
+    // Messages handed to the pipeline, rejected ones included.
+    uint64_t messages = 0;
+    // From the first message to the end of the final flush; 0 without
+    // messages.
+    double seconds = 0;
+    // From the start of Run to its return (group join and leave included).
+    double run_seconds = 0;
+  };
+
+  // Consumes until `stop` turns true (or, with exit_when_caught_up, until
+  // caught up), then flushes, stores the offsets, leaves the group and
+  // returns. An error means the final flush failed.
+  [[nodiscard]] absl::StatusOr<RunSummary> Run(const std::atomic<bool>& stop,
+                                               const RunOptions& options);
 
   int http_port() const { return http_->port(); }
 
@@ -36,6 +58,9 @@ class Daemon final : private ingest::RebalanceListener {
   std::optional<int64_t> StartOffset(const ingest::TopicPartition& tp) override;
   void BeforeRevoke(const std::vector<ingest::TopicPartition>& partitions) override;
 
+  // See RunOptions::exit_when_caught_up.
+  bool CaughtUp() const;
+
   // Flushes the pipeline, commits what became durable, updates readiness
   // and publishes a snapshot.
   void FlushAndPublish();
@@ -44,6 +69,7 @@ class Daemon final : private ingest::RebalanceListener {
   prodops::v1::DaemonConfig config_;
   SystemClock clock_;
   std::unique_ptr<state::RocksStore> store_;
+  std::unique_ptr<ingest::KafkaDeadLetterSink> dead_letters_;  // null without a topic
   std::unique_ptr<Pipeline> pipeline_;
   exporter::SnapshotBoard board_;
   std::unique_ptr<exporter::HttpServer> http_;
@@ -51,6 +77,7 @@ class Daemon final : private ingest::RebalanceListener {
   std::unique_ptr<SimulatorRunner> simulator_;
   std::unique_ptr<ingest::KafkaConsumer> consumer_;
   std::string store_error_;  // empty while flushes succeed
+  bool paused_ = false;      // consumption paused: writes fail, cache full
   int64_t last_store_error_log_ms_ = 0;
 };
 

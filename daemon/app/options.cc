@@ -97,8 +97,17 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
   }
   options.windows.allowed_lateness_ms =
       int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  options.time_mode = config.windows().clock() == prodops::v1::WindowConfig::EVENT_TIME
+                          ? TimeMode::kEventTime
+                          : TimeMode::kWallClock;
   options.flush_interval_ms = config.state().flush_interval_ms();
   options.cache_max_bytes = config.state().cache_max_bytes();
+  const prodops::v1::IngestConfig& ingest = config.ingest();
+  options.max_message_bytes = ingest.max_message_bytes();
+  options.max_future_ms = int64_t{ingest.max_future_seconds()} * 1000;
+  options.max_age_ms = int64_t{ingest.max_age_seconds()} * 1000;
+  options.dedup_horizon_ms =
+      ingest.dedup_disabled() ? 0 : int64_t{ingest.dedup_horizon_seconds()} * 1000;
   options.signals.tickets = ToTicketOptions(config);
   options.signals.label_budgets = ToLabelBudgetOptions(config);
   options.signals.releases = ToReleaseOptions(config);
@@ -109,6 +118,8 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
 state::RocksStoreOptions ToStoreOptions(const DaemonConfig& config) {
   state::RocksStoreOptions options;
   options.dir = config.state().dir();
+  options.memory_budget_bytes = config.state().memory_budget_bytes();
+  options.min_free_disk_bytes = config.state().min_free_disk_bytes();
   return options;
 }
 
@@ -118,15 +129,33 @@ exporter::HttpServerOptions ToHttpOptions(const DaemonConfig& config) {
   return options;
 }
 
+namespace {
+
+ingest::KafkaProperties ToKafkaProperties(const DaemonConfig& config) {
+  ingest::KafkaProperties properties;
+  for (const auto& [name, value] : config.kafka().properties()) properties[name] = value;
+  return properties;
+}
+
+}  // namespace
+
+ingest::DeadLetterOptions ToDeadLetterOptions(const DaemonConfig& config,
+                                              const std::string& bootstrap_servers) {
+  ingest::DeadLetterOptions options;
+  options.topic = config.ingest().dead_letter_topic();
+  options.producer.bootstrap_servers = bootstrap_servers;
+  options.producer.extra_properties = ToKafkaProperties(config);
+  options.producer.client_id = "prodopsd-dead-letters";
+  return options;
+}
+
 ingest::ConsumerOptions ToConsumerOptions(const DaemonConfig& config,
                                           const std::string& bootstrap_servers) {
   ingest::ConsumerOptions options;
   options.bootstrap_servers = bootstrap_servers;
   options.group_id = config.kafka().group_id();
   for (const TopicConfig& topic : config.topic()) options.topics.push_back(topic.name());
-  for (const auto& [name, value] : config.kafka().properties()) {
-    options.extra_properties[name] = value;
-  }
+  options.extra_properties = ToKafkaProperties(config);
   return options;
 }
 

@@ -3,6 +3,7 @@
 #include "daemon/app/pipeline.h"
 #include "daemon/export/http_server.h"
 #include "daemon/ingest/consumer.h"
+#include "daemon/ingest/dead_letter.h"
 #include "daemon/sim/simulator.h"
 #include "daemon/state/rocks_store.h"
 #include "prodops/v1/config.pb.h"
@@ -19,6 +20,8 @@ exporter::HttpServerOptions ToHttpOptions(const prodops::v1::DaemonConfig& confi
 // `bootstrap_servers` overrides the config's (the embedded cluster's).
 ingest::ConsumerOptions ToConsumerOptions(const prodops::v1::DaemonConfig& config,
                                           const std::string& bootstrap_servers);
+ingest::DeadLetterOptions ToDeadLetterOptions(const prodops::v1::DaemonConfig& config,
+                                              const std::string& bootstrap_servers);
 sim::SimulatorOptions ToSimulatorOptions(const prodops::v1::DaemonConfig& config);
 
 }  // namespace prodops::app

@@ -48,16 +48,20 @@ size_t Pipeline::PartitionHash::operator()(const ingest::TopicPartition& tp) con
   return absl::HashOf(tp.topic, tp.partition);
 }
 
-Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock)
+Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock,
+                   ingest::DeadLetterSink* dead_letters)
     : options_(std::move(options)),
       store_(store),
       clock_(clock),
+      dead_letters_(dead_letters),
       aggregates_(options_.windows),
       signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)) {
+  if (options_.dedup_horizon_ms > 0) dedup_.emplace(options_.dedup_horizon_ms, store_);
   for (const InputTopic& topic : options_.topics) {
     topics_[topic.name] = TopicState{
         topic,
         signals::SeriesOf(signals::MetricOrDie(signals::kEventsIngestedTotal), {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kEventsDuplicateTotal), {topic.name}),
         signals::SeriesOf(signals::MetricOrDie(signals::kEventsLateTotal), {topic.name}),
         signals::SeriesOf(signals::MetricOrDie(signals::kLastEventTimestamp), {topic.name}),
     };
@@ -110,6 +114,13 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   progress.next_offset = message.offset + 1;
   progress.dirty = true;
 
+  if (options_.max_message_bytes > 0 && message.payload.size() > options_.max_message_bytes) {
+    Reject(topic, decode::Reject::kTooLarge,
+           absl::StrCat(message.payload.size(), " bytes; the limit is ",
+                        options_.max_message_bytes),
+           message);
+    return;
+  }
   const decode::Decoded decoded = decode::DecodeEvent(
       message.payload, topic.spec.format, topic.spec.content, &event_);
   if (!decoded.ok()) {
@@ -117,7 +128,18 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
     return;
   }
   const int64_t occurred_ms = decode::OccurredAtMillis(event_);
+  std::string detail;
+  if (decode::Reject reason = CheckTolerance(occurred_ms, &detail);
+      reason != decode::Reject::kNone) {
+    Reject(topic, reason, detail, message);
+    return;
+  }
   max_event_time_ms_ = std::max(max_event_time_ms_, occurred_ms);
+  if (dedup_.has_value() &&
+      dedup_->SeenBefore(decode::EventId(event_), occurred_ms, max_event_time_ms_)) {
+    aggregates_.AddCounter(topic.duplicate, 1);
+    return;
+  }
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
   const int64_t as_of_ms = AsOf();
@@ -125,8 +147,26 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
 }
 
+decode::Reject Pipeline::CheckTolerance(int64_t occurred_ms, std::string* detail) const {
+  const int64_t now_ms = clock_->NowMillis();
+  if (options_.max_future_ms > 0 && occurred_ms > now_ms + options_.max_future_ms) {
+    *detail = absl::StrCat("occurred_at is ", (occurred_ms - now_ms) / 1000,
+                           " s ahead of the clock; the limit is ",
+                           options_.max_future_ms / 1000, " s");
+    return decode::Reject::kOutOfTolerance;
+  }
+  if (options_.max_age_ms > 0 && occurred_ms < now_ms - options_.max_age_ms) {
+    *detail = absl::StrCat("occurred_at is ", (now_ms - occurred_ms) / 1000,
+                           " s behind the clock; the limit is ", options_.max_age_ms / 1000,
+                           " s");
+    return decode::Reject::kOutOfTolerance;
+  }
+  return decode::Reject::kNone;
+}
+
 void Pipeline::Reject(const TopicState& topic, decode::Reject reason,
                       const std::string& detail, const ingest::Message& message) {
+  if (dead_letters_ != nullptr) dead_letters_->Send(message, decode::RejectName(reason));
   aggregates_.AddCounter(
       signals::SeriesOf(signals::MetricOrDie(signals::kEventsRejectedTotal),
                         {topic.spec.name, decode::RejectName(reason)}),
@@ -139,16 +179,46 @@ void Pipeline::Reject(const TopicState& topic, decode::Reject reason,
   }
 }
 
-bool Pipeline::FlushDue() const {
-  size_t pending = aggregates_.PendingBytes();
+size_t Pipeline::PendingBytes() const {
+  size_t pending = aggregates_.PendingBytes() + unwritten_.bytes();
   for (const auto& set : signal_sets_) pending += set->PendingBytes();
-  return clock_->NowMillis() - last_flush_ms_ >= options_.flush_interval_ms ||
-         pending >= options_.cache_max_bytes;
+  if (dedup_.has_value()) pending += dedup_->PendingBytes();
+  return pending;
+}
+
+bool Pipeline::FlushDue() const {
+  const int64_t now_ms = clock_->NowMillis();
+  if (retry_backoff_ms_ > 0) return now_ms >= retry_at_ms_;  // failing: retry on schedule
+  return now_ms - last_flush_ms_ >= options_.flush_interval_ms ||
+         PendingBytes() >= options_.cache_max_bytes;
+}
+
+bool Pipeline::Backlogged() const {
+  return retry_backoff_ms_ > 0 && PendingBytes() >= options_.cache_max_bytes;
+}
+
+void Pipeline::ScheduleRetry() {
+  // 100 ms, doubling to 10 s: quick recovery from a blip, little load while
+  // a disk stays full.
+  constexpr int64_t kFirstRetryMs = 100;
+  constexpr int64_t kMaxRetryMs = 10'000;
+  ++flush_errors_;
+  retry_backoff_ms_ =
+      retry_backoff_ms_ == 0 ? kFirstRetryMs : std::min(2 * retry_backoff_ms_, kMaxRetryMs);
+  retry_at_ms_ = clock_->NowMillis() + retry_backoff_ms_;
 }
 
 absl::Status Pipeline::Flush() {
   const auto started = std::chrono::steady_clock::now();
   last_flush_ms_ = clock_->NowMillis();
+  // Dead letters first: an offset is stored only once the messages before
+  // it are either in the state or in the dead-letter topic.
+  if (dead_letters_ != nullptr) {
+    if (absl::Status s = dead_letters_->Drain(); !s.ok()) {
+      ScheduleRetry();
+      return s;
+    }
+  }
   const int64_t as_of_ms = AsOf();
   for (const auto& set : signal_sets_) set->Advance(as_of_ms);
   aggregates_.ExpireBefore(as_of_ms);
@@ -156,6 +226,7 @@ absl::Status Pipeline::Flush() {
   // later operations win, so the newest absolute values are what persist.
   aggregates_.CollectChanges(&unwritten_);
   for (const auto& set : signal_sets_) set->CollectChanges(&unwritten_);
+  if (dedup_.has_value()) dedup_->CollectChanges(max_event_time_ms_, &unwritten_);
   std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
   for (auto& [tp, progress] : partitions_) {
     if (!progress.dirty) continue;
@@ -163,15 +234,22 @@ absl::Status Pipeline::Flush() {
     offsets.emplace_back(tp, progress.next_offset);
     progress.dirty = false;
   }
-  if (unwritten_.empty()) return absl::OkStatus();
+  if (unwritten_.empty()) {
+    retry_backoff_ms_ = 0;
+    retry_at_ms_ = 0;
+    return absl::OkStatus();
+  }
 
   if (absl::Status s = store_->Write(unwritten_); !s.ok()) {
-    ++flush_errors_;
+    ScheduleRetry();
     // Keep the offsets dirty so that they are committed once written.
     for (const auto& entry : offsets) partitions_[entry.first].dirty = true;
     return s;
   }
   unwritten_.Clear();
+  if (dedup_.has_value()) dedup_->Written();
+  retry_backoff_ms_ = 0;
+  retry_at_ms_ = 0;
   ++flushes_;
   last_flush_seconds_ =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

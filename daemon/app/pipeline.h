@@ -10,7 +10,9 @@
 #include "absl/status/status.h"
 #include "daemon/common/clock.h"
 #include "daemon/decode/decode.h"
+#include "daemon/app/dedup_index.h"
 #include "daemon/export/snapshot.h"
+#include "daemon/ingest/dead_letter.h"
 #include "daemon/ingest/kafka_common.h"
 #include "daemon/signals/registry.h"
 #include "daemon/state/store.h"
@@ -42,6 +44,14 @@ struct PipelineOptions {
   size_t cache_max_bytes = 64u << 20;
   // Default: kWallClock.
   TimeMode time_mode = TimeMode::kWallClock;
+  // Larger payloads are rejected as too_large. 0: no limit. Default: 1 MiB.
+  size_t max_message_bytes = 1u << 20;
+  // Events that occurred more than this ahead of / behind the clock are
+  // rejected as out_of_tolerance. 0: no limit. Defaults: 1 h, no limit.
+  int64_t max_future_ms = 3'600'000;
+  int64_t max_age_ms = 0;
+  // De-duplication by event_id (DedupIndex). 0: off. Default: 24 h.
+  int64_t dedup_horizon_ms = 86'400'000;
   signals::SignalsOptions signals;
 };
 
@@ -55,10 +65,18 @@ struct PipelineOptions {
 // the state holds the effects of exactly the messages before the stored
 // offsets, and the source resumes there.
 //
+// Rejected messages go to `dead_letters` (optional) and are acknowledged
+// there before the offsets that pass them are written.
+//
+// A failed Flush is retried with backoff (FlushDue); while it fails and the
+// unwritten changes exceed cache_max_bytes, Backlogged() asks the source to
+// pause instead of growing without bound.
+//
 // Single-threaded: one thread calls everything.
 class Pipeline {
  public:
-  Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock);
+  Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock,
+           ingest::DeadLetterSink* dead_letters = nullptr);
 
   // Restores aggregates and offsets from the store. Call once, first.
   [[nodiscard]] absl::Status Load();
@@ -71,8 +89,13 @@ class Pipeline {
   // The next offset to read from `tp`, if the state has one.
   std::optional<int64_t> NextOffset(const ingest::TopicPartition& tp) const;
 
-  // Whether the flush interval has passed or the cache is full.
+  // Whether the flush interval has passed or the cache is full; after a
+  // failure, not before the retry backoff has passed.
   bool FlushDue() const;
+
+  // Whether the source should stop delivering messages: writes fail and the
+  // changes waiting for them have reached cache_max_bytes.
+  bool Backlogged() const;
 
   // Writes all changes and offsets atomically. On error nothing is lost:
   // the unwritten changes are kept and go out with the next Flush.
@@ -99,6 +122,7 @@ class Pipeline {
   struct TopicState {
     InputTopic spec;
     window::SeriesKey ingested;
+    window::SeriesKey duplicate;
     window::SeriesKey late;
     window::SeriesKey last_event;
   };
@@ -108,11 +132,17 @@ class Pipeline {
 
   void Reject(const TopicState& topic, decode::Reject reason, const std::string& detail,
               const ingest::Message& message);
+  // Why the event's time is refused, or kNone.
+  decode::Reject CheckTolerance(int64_t occurred_ms, std::string* detail) const;
+  size_t PendingBytes() const;
+  void ScheduleRetry();
 
   PipelineOptions options_;
   state::StateStore* store_;
   const Clock* clock_;
+  ingest::DeadLetterSink* dead_letters_;  // may be null
   window::Aggregates aggregates_;
+  std::optional<DedupIndex> dedup_;  // empty when de-duplication is off
   std::vector<std::unique_ptr<signals::SignalSet>> signal_sets_;
   absl::flat_hash_map<std::string, TopicState> topics_;
   // Where each input partition stands, and whether that changed since the
@@ -128,6 +158,9 @@ class Pipeline {
   prodops::v1::Event event_;  // reused for every message
   int64_t max_event_time_ms_ = 0;
   int64_t last_flush_ms_ = 0;
+  // After a failed flush: when to try again, and how long the wait was.
+  int64_t retry_at_ms_ = 0;
+  int64_t retry_backoff_ms_ = 0;
   uint64_t flushes_ = 0;
   uint64_t flush_errors_ = 0;
   double last_flush_seconds_ = 0;

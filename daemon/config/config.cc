@@ -27,6 +27,7 @@ using ::google::protobuf::FieldDescriptor;
 using ::google::protobuf::TextFormat;
 using ::prodops::v1::DaemonConfig;
 using ::prodops::v1::HttpConfig;
+using ::prodops::v1::IngestConfig;
 using ::prodops::v1::KafkaConfig;
 using ::prodops::v1::SimulatorConfig;
 using ::prodops::v1::StateConfig;
@@ -44,6 +45,15 @@ constexpr uint32_t kDefaultFlushIntervalMs = 1000;
 constexpr uint32_t kMinFlushIntervalMs = 10;
 constexpr uint32_t kMaxFlushIntervalMs = 60000;
 constexpr uint64_t kDefaultCacheMaxBytes = uint64_t{64} << 20;
+constexpr uint64_t kDefaultMemoryBudgetBytes = uint64_t{256} << 20;
+constexpr uint64_t kDefaultMinFreeDiskBytes = uint64_t{64} << 20;
+constexpr uint64_t kMinMemoryBudgetBytes = uint64_t{8} << 20;
+constexpr uint64_t kMaxMemoryBudgetBytes = uint64_t{64} << 30;
+constexpr uint32_t kDefaultMaxMessageBytes = 1u << 20;
+constexpr uint32_t kMinMaxMessageBytes = 1024;
+constexpr uint32_t kMaxMaxMessageBytes = 64u << 20;
+constexpr uint32_t kDefaultMaxFutureSeconds = 3600;
+constexpr uint32_t kDefaultDedupHorizonSeconds = 86400;
 constexpr uint32_t kSecondsPerDay = 86400;
 constexpr uint32_t kDefaultAllowedLatenessSeconds = 3600;
 constexpr char kDefaultListenAddress[] = "127.0.0.1:9464";
@@ -223,6 +233,16 @@ void FillDefaults(DaemonConfig* config) {
     state->set_flush_interval_ms(kDefaultFlushIntervalMs);
   }
   if (state->cache_max_bytes() == 0) state->set_cache_max_bytes(kDefaultCacheMaxBytes);
+  if (state->memory_budget_bytes() == 0) {
+    state->set_memory_budget_bytes(kDefaultMemoryBudgetBytes);
+  }
+  if (state->min_free_disk_bytes() == 0) state->set_min_free_disk_bytes(kDefaultMinFreeDiskBytes);
+  IngestConfig* ingest = config->mutable_ingest();
+  if (ingest->max_message_bytes() == 0) ingest->set_max_message_bytes(kDefaultMaxMessageBytes);
+  if (ingest->max_future_seconds() == 0) ingest->set_max_future_seconds(kDefaultMaxFutureSeconds);
+  if (ingest->dedup_horizon_seconds() == 0) {
+    ingest->set_dedup_horizon_seconds(kDefaultDedupHorizonSeconds);
+  }
   WindowConfig* windows = config->mutable_windows();
   if (windows->window_size() == 0) {
     for (const DefaultWindow& spec : kDefaultWindows) {
@@ -235,6 +255,7 @@ void FillDefaults(DaemonConfig* config) {
   if (windows->allowed_lateness_seconds() == 0) {
     windows->set_allowed_lateness_seconds(kDefaultAllowedLatenessSeconds);
   }
+  if (windows->clock() == WindowConfig::CLOCK_UNSPECIFIED) windows->set_clock(WindowConfig::WALL);
   HttpConfig* http = config->mutable_http();
   if (http->listen_address().empty()) http->set_listen_address(kDefaultListenAddress);
   SimulatorConfig* simulator = config->mutable_simulator();
@@ -340,15 +361,36 @@ absl::Status ValidateTopics(const DaemonConfig& config, const Site& root) {
   return absl::OkStatus();
 }
 
+// A value that must lie in [min, max].
+absl::Status RequireBetween(const Site& site, uint64_t value, uint64_t min, uint64_t max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return site.Error(absl::StrCat("must be between ", min, " and ", max, ", got ", value));
+}
+
 absl::Status ValidateState(const StateConfig& state, const Site& site) {
   if (state.dir().empty()) {
     return site.Field(StateConfig::kDirFieldNumber).Error("required");
   }
-  if (state.flush_interval_ms() < kMinFlushIntervalMs ||
-      state.flush_interval_ms() > kMaxFlushIntervalMs) {
-    return site.Field(StateConfig::kFlushIntervalMsFieldNumber)
-        .Error(absl::StrCat("must be between ", kMinFlushIntervalMs, " and ",
-                            kMaxFlushIntervalMs, ", got ", state.flush_interval_ms()));
+  absl::Status status =
+      RequireBetween(site.Field(StateConfig::kFlushIntervalMsFieldNumber),
+                     state.flush_interval_ms(), kMinFlushIntervalMs, kMaxFlushIntervalMs);
+  if (!status.ok()) return status;
+  return RequireBetween(site.Field(StateConfig::kMemoryBudgetBytesFieldNumber),
+                        state.memory_budget_bytes(), kMinMemoryBudgetBytes,
+                        kMaxMemoryBudgetBytes);
+}
+
+absl::Status ValidateIngest(const DaemonConfig& config, const Site& site) {
+  const IngestConfig& ingest = config.ingest();
+  absl::Status status =
+      RequireBetween(site.Field(IngestConfig::kMaxMessageBytesFieldNumber),
+                     ingest.max_message_bytes(), kMinMaxMessageBytes, kMaxMaxMessageBytes);
+  if (!status.ok()) return status;
+  for (const TopicConfig& topic : config.topic()) {
+    if (topic.name() != ingest.dead_letter_topic()) continue;
+    return site.Field(IngestConfig::kDeadLetterTopicFieldNumber)
+        .Error(absl::StrCat("\"", topic.name(),
+                            "\" is an input topic; dead letters would be read again"));
   }
   return absl::OkStatus();
 }
@@ -381,7 +423,8 @@ absl::Status ValidateWindows(const WindowConfig& windows, const Site& site) {
     if (status.ok()) status = ValidateWindow(windows.window(i), site.Element(kWindow, i));
     if (!status.ok()) return status;
   }
-  return absl::OkStatus();
+  return RequireEnum(site.Field(WindowConfig::kClockFieldNumber), windows.clock(),
+                     WindowConfig::Clock_descriptor());
 }
 
 // "host:port", with an IPv6 host in brackets ("[::1]:9464").
@@ -431,8 +474,7 @@ absl::Status ValidateTickets(const DaemonConfig& config, const Site& site) {
 
 // A value that must lie in [1, max].
 absl::Status RequireBetweenOneAnd(const Site& site, uint32_t value, uint32_t max) {
-  if (value >= 1 && value <= max) return absl::OkStatus();
-  return site.Error(absl::StrCat("must be between 1 and ", max, ", got ", value));
+  return RequireBetween(site, value, 1, max);
 }
 
 absl::Status ValidateReleases(const prodops::v1::ReleaseSignalsConfig& releases,
@@ -549,6 +591,7 @@ absl::Status Validate(const DaemonConfig& config, const Site& root) {
     status = ValidateLabelBudgets(config.signals().label_budgets(),
                                   signals.Field(SignalsConfig::kLabelBudgetsFieldNumber));
   }
+  if (status.ok()) status = ValidateIngest(config, root.Field(DaemonConfig::kIngestFieldNumber));
   return status;
 }
 

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "daemon/decode/json_decode.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/struct.pb.h"
@@ -169,14 +170,6 @@ std::string FirstLine(std::string_view message) {
   return std::string(message.substr(0, message.find('\n')));
 }
 
-const FieldDescriptor* FindJsonField(const Descriptor* type, std::string_view key) {
-  for (int i = 0; i < type->field_count(); ++i) {
-    const FieldDescriptor* field = type->field(i);
-    if (field->name() == key || field->json_name() == key) return field;
-  }
-  return nullptr;
-}
-
 // Explains a JSON parse failure that protobuf reports as an unknown enum name.
 // Protobuf's error text is not a stable interface (it differs between the
 // 3.x converter and the 22+ parser), so the JSON, already known to be
@@ -189,15 +182,24 @@ std::optional<std::string> FindUnknownEnumName(const google::protobuf::Value& va
 std::optional<std::string> FindUnknownEnumName(const google::protobuf::Struct& object,
                                                const Descriptor* type, int depth) {
   if (depth > kMaxExplainDepth) return std::nullopt;
-  for (const auto& [key, value] : object.fields()) {
-    const FieldDescriptor* field = FindJsonField(type, key);
-    if (field == nullptr || field->is_map()) continue;
-    if (value.has_list_value() && field->is_repeated()) {
-      for (const auto& element : value.list_value().values()) {
-        if (auto found = FindUnknownEnumName(element, field, depth)) return found;
+  // Fields in schema order, not in the order of the Struct's map, which is
+  // unspecified and differs from one parse to the next: with two unknown
+  // names, the detail must name the same one every time.
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    if (field->is_map()) continue;
+    for (const std::string* key : {&field->name(), &field->json_name()}) {
+      const auto it = object.fields().find(*key);
+      if (it == object.fields().end()) continue;
+      const google::protobuf::Value& value = it->second;
+      if (value.has_list_value() && field->is_repeated()) {
+        for (const auto& element : value.list_value().values()) {
+          if (auto found = FindUnknownEnumName(element, field, depth)) return found;
+        }
+      } else if (auto found = FindUnknownEnumName(value, field, depth)) {
+        return found;
       }
-    } else if (auto found = FindUnknownEnumName(value, field, depth)) {
-      return found;
+      if (field->json_name() == field->name()) break;
     }
   }
   return std::nullopt;
@@ -272,6 +274,9 @@ Decoded ParseProtobuf(std::string_view bytes, Message* message) {
 }
 
 Decoded ParseJson(std::string_view bytes, Message* message) {
+  // protobuf's JSON parser leaves the message untouched when it fails; a
+  // reused message would keep the previous event's fields.
+  message->Clear();
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // A misspelt key must not pass silently.
   const auto status = google::protobuf::util::JsonStringToMessage(
@@ -288,11 +293,6 @@ Decoded ParseJson(std::string_view bytes, Message* message) {
   }
   return Rejected(Reject::kMalformed, FirstLine(std::string(status.message().data(),
                                                             status.message().size())));
-}
-
-Decoded Parse(std::string_view bytes, Format format, Message* message) {
-  return format == Format::kProtobuf ? ParseProtobuf(bytes, message)
-                                     : ParseJson(bytes, message);
 }
 
 // Where a bare message goes in the envelope. Event::Clear() frees the oneof's
@@ -344,8 +344,10 @@ constexpr const char* kRejectNames[] = {
     "missing_field",
     "unknown_enum",
     "bad_timestamp",
+    "too_large",
+    "out_of_tolerance",
 };
-static_assert(std::size(kRejectNames) == static_cast<size_t>(Reject::kBadTimestamp) + 1,
+static_assert(std::size(kRejectNames) == static_cast<size_t>(Reject::kOutOfTolerance) + 1,
               "one name per Reject value");
 
 }  // namespace
@@ -357,11 +359,27 @@ const char* RejectName(Reject reason) {
 
 Decoded DecodeEvent(std::string_view bytes, Format format, Content content,
                     Event* event) {
-  // Both parsers clear the message they parse into.
-  Decoded parsed = Parse(bytes, format, BarePayload(content, event));
+  return internal::DecodeEventWith(internal::JsonParser::kFast, bytes, format, content,
+                                   event);
+}
+
+namespace internal {
+
+Decoded DecodeEventWith(JsonParser parser, std::string_view bytes, Format format,
+                        Content content, Event* event) {
+  Decoded parsed;
+  if (format == Format::kProtobuf) {
+    parsed = ParseProtobuf(bytes, BarePayload(content, event));
+  } else if (parser == JsonParser::kProtobuf || !ParseJsonFast(bytes, content, event)) {
+    // The fast path gave up (or was not asked): protobuf's parser decides,
+    // from a cleared message, whatever the fast path had filled in.
+    parsed = ParseJson(bytes, BarePayload(content, event));
+  }
   if (!parsed.ok()) return parsed;
   return ValidateEvent(*event);
 }
+
+}  // namespace internal
 
 Decoded ValidateEvent(const Event& event) {
   // Tested before the visit so that the accepted path builds no detail string.

@@ -23,6 +23,9 @@ enum class Reject {
   kMissingField,       // "missing_field": a kind-specific required field
   kUnknownEnum,        // "unknown_enum": an enum value the contract lacks
   kBadTimestamp,       // "bad_timestamp": occurred_at out of range
+  // Set by the pipeline, not by DecodeEvent:
+  kTooLarge,           // "too_large": over the configured maximum message size
+  kOutOfTolerance,     // "out_of_tolerance": occurred_at too far from now
 };
 const char* RejectName(Reject reason);
 
@@ -56,9 +59,13 @@ struct Decoded {
 // names no value of an enum field is kUnknownEnum; any other parse error,
 // including unknown keys and timestamps the RFC 3339 parser refuses (years
 // outside 0001..9999), is kMalformed.
+// JSON in the shapes producers send is read by a simdjson fast path, and
+// anything else by protobuf's parser; the outcome is always the one
+// protobuf's parser gives (reason, detail and event).
 // On a rejection `event` holds whatever was parsed, possibly nothing.
 // Never throws, never crashes on any input. Thread-compatible: concurrent
-// calls need distinct `event`s.
+// calls need distinct `event`s. Each calling thread keeps a simdjson parser
+// of at most about 1 MiB (JSON over 64 KiB is left to protobuf's parser).
 Decoded DecodeEvent(std::string_view bytes, Format format, Content content,
                     prodops::v1::Event* event);
 

@@ -16,10 +16,13 @@ struct HttpServerOptions {
 };
 
 // Serves, from the board's latest snapshot:
-//   GET /metrics  Prometheus text exposition
-//   GET /readyz   200 "ready" or 503 with the reason
-//   GET /healthz  200 while the process serves HTTP
-// Runs its own threads; stops when destroyed.
+//   GET /metrics          Prometheus text exposition
+//   GET /readyz           200 "ready" or 503 with the reason
+//   GET /healthz          200 while the process serves HTTP
+//   GET /api/v1/signals   the signals as JSON, filtered (docs/api.md)
+// HEAD on each answers GET's status and headers without the body; any other
+// method gets 405 with "Allow: GET, HEAD". Runs its own threads, which only
+// read the board; stops (and stops calling into the board) when destroyed.
 class HttpServer {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<HttpServer>> Start(

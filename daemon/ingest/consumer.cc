@@ -216,6 +216,19 @@ std::vector<TopicPartition> KafkaConsumer::Assignment() const {
   return ToVector(list);
 }
 
+void KafkaConsumer::SetPaused(bool paused) {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  if (rd_kafka_assignment(impl_->rk.get(), &list) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionListHandle owned(list);
+  // Partitions assigned later start unpaused; callers re-apply the pause
+  // while it lasts.
+  const rd_kafka_resp_err_t err = paused ? rd_kafka_pause_partitions(impl_->rk.get(), list)
+                                         : rd_kafka_resume_partitions(impl_->rk.get(), list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    OnError(impl_->rk.get(), err, paused ? "pause failed" : "resume failed", impl_.get());
+  }
+}
+
 std::optional<int64_t> KafkaConsumer::HighWatermark(const TopicPartition& tp) const {
   int64_t low = -1;
   int64_t high = -1;

@@ -68,6 +68,11 @@ class KafkaConsumer {
 
   std::vector<TopicPartition> Assignment() const;
 
+  // Pauses (or resumes) fetching from every assigned partition; Poll keeps
+  // serving the group meanwhile. Resuming starts after the last message
+  // Poll delivered: nothing fetched while paused is skipped.
+  void SetPaused(bool paused);
+
   // The partition's high watermark as last seen by the fetcher, if known.
   std::optional<int64_t> HighWatermark(const TopicPartition& tp) const;
 

@@ -4,6 +4,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace prodops::ingest {
 
@@ -22,6 +24,9 @@ struct Message {
   std::string_view key;
   std::string_view payload;
 };
+
+// Kafka record headers, in order (names may repeat).
+using MessageHeaders = std::vector<std::pair<std::string, std::string>>;
 
 // librdkafka configuration properties, applied in order. Values may be
 // secrets: they are never logged.

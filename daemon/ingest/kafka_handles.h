@@ -27,6 +27,7 @@ using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
 using ConfHandle = std::unique_ptr<rd_kafka_conf_t, KafkaDeleter>;
 using PartitionListHandle = std::unique_ptr<rd_kafka_topic_partition_list_t, KafkaDeleter>;
 using QueueHandle = std::unique_ptr<rd_kafka_queue_t, KafkaDeleter>;
+using HeadersHandle = std::unique_ptr<rd_kafka_headers_t, KafkaDeleter>;
 
 // `what`: the operation, for the message.
 absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err);

@@ -56,15 +56,31 @@ KafkaProducer::~KafkaProducer() {
 }
 
 absl::Status KafkaProducer::Produce(std::string_view topic, int32_t partition,
-                                    std::string_view key, std::string_view payload) {
+                                    std::string_view key, std::string_view payload,
+                                    const MessageHeaders& headers) {
+  const std::string topic_name(topic);
   while (true) {
+    // A new header list per attempt: producev owns it only on success.
+    internal::HeadersHandle list;
+    if (!headers.empty()) {
+      list.reset(rd_kafka_headers_new(headers.size()));
+      for (const auto& [name, value] : headers) {
+        rd_kafka_header_add(list.get(), name.data(), static_cast<ssize_t>(name.size()),
+                            value.data(), static_cast<ssize_t>(value.size()));
+      }
+    }
     const rd_kafka_resp_err_t err = rd_kafka_producev(
-        impl_->rk.get(), RD_KAFKA_V_TOPIC(std::string(topic).c_str()),
-        RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        impl_->rk.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+        RD_KAFKA_V_HEADERS(list.get()), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      (void)list.release();  // the message owns it now
+      return absl::OkStatus();
+    }
     if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      return KafkaError(absl::StrCat("produce to ", absl::string_view(topic.data(), topic.size())), err);
+      return KafkaError(absl::StrCat("produce to ", topic_name), err);
     }
     rd_kafka_poll(impl_->rk.get(), 100);  // let deliveries drain the queue
   }

@@ -29,10 +29,12 @@ class KafkaProducer {
       const ProducerOptions& options);
   ~KafkaProducer();
 
-  // Queues one message (copied). While the local queue is full it waits,
-  // serving delivery reports, so a fast caller is slowed, not failed.
+  // Queues one message (copied, headers included). While the local queue
+  // is full it waits, serving delivery reports, so a fast caller is slowed,
+  // not failed.
   [[nodiscard]] absl::Status Produce(std::string_view topic, int32_t partition,
-                                     std::string_view key, std::string_view payload);
+                                     std::string_view key, std::string_view payload,
+                                     const MessageHeaders& headers = {});
 
   // Waits up to `timeout_ms` until everything queued is delivered. An error
   // if the time ran out or any message failed since the previous Flush.

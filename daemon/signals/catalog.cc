@@ -22,7 +22,7 @@ std::vector<MetricDef> MakeCatalog() {
   std::vector<MetricDef> catalog = {
       {std::string(kUsageEventsTotal), "Usage events accepted, by feature and action.",
        MetricType::Counter, {"feature", "action"}, Storage::kCounter},
-      {std::string(kTicketsCreatedTotal), "Tickets created (TicketEvent kind CREATED).",
+      {std::string(kTicketsCreatedTotal), "Tickets created: the first CREATED event of each ticket.",
        MetricType::Counter, {"ticket_type", "priority", "team"}, Storage::kCounter},
       {std::string(kActiveUsers),
        "Distinct users with a usage event in the trailing window (HyperLogLog, "
@@ -33,6 +33,10 @@ std::vector<MetricDef> MakeCatalog() {
       {std::string(kEventsRejectedTotal),
        "Messages rejected (not decodable or not valid), by topic and reason.",
        MetricType::Counter, {"topic", "reason"}, Storage::kCounter},
+      {std::string(kEventsDuplicateTotal),
+       "Valid events not applied because an event with the same event_id was "
+       "accepted before (within the de-duplication horizon).",
+       MetricType::Counter, {"topic"}, Storage::kCounter},
       {std::string(kEventsLateTotal),
        "Accepted events too old for the windows (older than the longest window "
        "plus the allowed lateness); they count in totals only.",

@@ -54,6 +54,7 @@ inline constexpr std::string_view kActiveUsers = "prodops_active_users";
 inline constexpr std::string_view kEventsIngestedTotal = "prodops_events_ingested_total";
 inline constexpr std::string_view kEventsRejectedTotal = "prodops_events_rejected_total";
 inline constexpr std::string_view kEventsLateTotal = "prodops_events_late_total";
+inline constexpr std::string_view kEventsDuplicateTotal = "prodops_events_duplicate_total";
 inline constexpr std::string_view kLastEventTimestamp = "prodops_last_event_timestamp_seconds";
 inline constexpr std::string_view kConsumerLag = "prodops_consumer_lag_messages";
 inline constexpr std::string_view kBuildInfo = "prodops_build_info";

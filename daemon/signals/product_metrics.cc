@@ -6,7 +6,6 @@
 namespace prodops::signals {
 
 using prodops::v1::Event;
-using prodops::v1::TicketEvent;
 
 std::string EnumLabel(const google::protobuf::EnumDescriptor* descriptor, int value) {
   if (value == 0) return "unspecified";
@@ -22,20 +21,11 @@ ProductMetrics::ProductMetrics(LabelBudget* budget, window::Aggregates* aggregat
     : budget_(budget),
       aggregates_(aggregates),
       usage_events_(MetricOrDie(kUsageEventsTotal)),
-      tickets_created_(MetricOrDie(kTicketsCreatedTotal)),
       active_users_(MetricOrDie(kActiveUsers)) {}
 
 void ProductMetrics::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
-  switch (event.payload_case()) {
-    case Event::kUsage:
-      ApplyUsage(event.usage(), occurred_ms, as_of_ms);
-      break;
-    case Event::kTicket:
-      ApplyTicket(event.ticket());
-      break;
-    default:
-      break;  // other signal sets handle releases and exposures
-  }
+  // Tickets, releases and exposures belong to their own signal sets.
+  if (event.payload_case() == Event::kUsage) ApplyUsage(event.usage(), occurred_ms, as_of_ms);
 }
 
 void ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms,
@@ -47,16 +37,6 @@ void ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at
                                    as_of_ms);
   aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {kAllFeatures}), at_ms, user,
                                    as_of_ms);
-}
-
-void ProductMetrics::ApplyTicket(const TicketEvent& ticket) {
-  if (ticket.kind() != TicketEvent::CREATED) return;
-  aggregates_->AddCounter(
-      SeriesOf(tickets_created_,
-               {EnumLabel(TicketEvent::Type_descriptor(), ticket.type()),
-                EnumLabel(TicketEvent::Priority_descriptor(), ticket.priority()),
-                TeamLabel(ticket.team())}),
-      1);
 }
 
 }  // namespace prodops::signals

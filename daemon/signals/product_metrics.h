@@ -10,10 +10,10 @@
 
 namespace prodops::signals {
 
-// Turns accepted events into the product aggregates: usage events by
-// feature and action, tickets created by type, priority and team, and
-// active users per feature (and for the whole product) over the trailing
-// windows. The values live in `aggregates`; CollectStored() exposes them.
+// Turns usage events into the product aggregates: usage events by feature
+// and action, and active users per feature (and for the whole product) over
+// the trailing windows. (Tickets created are counted by TicketSignals, once
+// per ticket.) The values live in `aggregates`; CollectStored() exposes them.
 // Single-threaded, like the Aggregates it writes to.
 class ProductMetrics final : public SignalSet {
  public:
@@ -24,12 +24,10 @@ class ProductMetrics final : public SignalSet {
 
  private:
   void ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at_ms, int64_t as_of_ms);
-  void ApplyTicket(const prodops::v1::TicketEvent& ticket);
 
   LabelBudget* budget_;
   window::Aggregates* aggregates_;
   const MetricDef& usage_events_;
-  const MetricDef& tickets_created_;
   const MetricDef& active_users_;
 };
 

@@ -115,7 +115,6 @@ void ReleaseSignals::ApplyRelease(const ReleaseEvent& event, int64_t at_ms) {
   MarkRelease(event.release());
   pending_bytes_ += release.ByteSizeLong();
   CheckFailure(event.release(), &release);
-  if (event.kind() == ReleaseEvent::DEPLOY) ForgetOldestReleases();
 }
 
 void ReleaseSignals::ApplyTicket(const TicketEvent& ticket, int64_t at_ms) {
@@ -197,21 +196,23 @@ uint64_t ReleaseSignals::TicketsInHours(const ReleaseState& release, int64_t fro
 }
 
 void ReleaseSignals::ForgetOldestReleases() {
-  size_t deployed = 0;
-  for (const auto& [name, release] : releases_) deployed += release.deployed();
-  while (deployed > options_.recent_releases) {
-    auto oldest = releases_.end();
-    for (auto it = releases_.begin(); it != releases_.end(); ++it) {
-      if (!it->second.deployed()) continue;
-      if (oldest == releases_.end() ||
-          std::pair(it->second.deploy_ms(), std::string_view(it->first)) <
-              std::pair(oldest->second.deploy_ms(), std::string_view(oldest->first))) {
-        oldest = it;
-      }
-    }
-    MarkRelease(oldest->first);
-    releases_.erase(oldest);
-    --deployed;
+  // Only frozen releases: an open one can still fail or gain tickets, and
+  // forgetting it would make the result depend on how far one partition ran
+  // ahead of another. A frozen release with recent_releases frozen ones
+  // deployed after it is never exposed again.
+  std::vector<std::pair<int64_t, std::string_view>> frozen;
+  for (const auto& [name, release] : releases_) {
+    if (release.deployed() && release.frozen()) frozen.emplace_back(release.deploy_ms(), name);
+  }
+  if (frozen.size() <= options_.recent_releases) return;
+  std::sort(frozen.begin(), frozen.end());
+  std::vector<std::string> forget;
+  for (size_t i = 0; i + options_.recent_releases < frozen.size(); ++i) {
+    forget.emplace_back(frozen[i].second);
+  }
+  for (const std::string& name : forget) {
+    MarkRelease(name);
+    releases_.erase(name);
   }
 }
 
@@ -238,6 +239,7 @@ void ReleaseSignals::Advance(int64_t as_of_ms) {
     }
     ++it;
   }
+  ForgetOldestReleases();
   // After freezing: the releases just frozen read the hours dropped here.
   // Baseline and impact hours of every release not yet frozen, plus the
   // hour a DEPLOY can start inside of, and one for rounding.
@@ -287,8 +289,18 @@ void ReleaseSignals::Collect(int64_t as_of_ms,
   prometheus::MetricFamily lift = exporter::MakeFamily(lift_def.name, lift_def.help, lift_def.type);
   prometheus::MetricFamily time = exporter::MakeFamily(time_def.name, time_def.help, time_def.type);
   const double impact_hours = static_cast<double>(options_.impact_ms) / kHourMs;
+  // The recent_releases latest DEPLOYs (ties by name), whatever else is kept.
+  std::vector<std::pair<int64_t, const std::string*>> recent;
   for (const auto& [name, release] : releases_) {
-    if (!release.deployed()) continue;
+    if (release.deployed()) recent.emplace_back(release.deploy_ms(), &name);
+  }
+  std::sort(recent.begin(), recent.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : *a.second > *b.second;
+  });
+  if (recent.size() > options_.recent_releases) recent.resize(options_.recent_releases);
+  for (const auto& [deploy_ms, name_ptr] : recent) {
+    const std::string& name = *name_ptr;
+    const ReleaseState& release = releases_.at(name);
     const int64_t hour_ms = window::BucketStart(release.deploy_ms(), kHourMs);
     const uint64_t after =
         release.frozen() ? release.tickets_after()

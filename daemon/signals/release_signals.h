@@ -56,7 +56,8 @@ struct ReleaseOptions {
 //   "release/r/" + release name -> prodops.state.ReleaseState
 //   "release/h/" + feature label + "\0" + hour start (u64 BE, sign bit
 //   flipped) -> prodops.state.FeatureHourState
-// Bounded: recent_releases releases, plus releases seen only through a
+// Bounded: releases whose impact window has not closed (DEPLOY + N h +
+// lateness), recent_releases closed ones, and releases seen only through a
 // ROLLBACK or HOTFIX within lateness; (feature budget + 1) x hours kept.
 //
 // Feature labels of tickets are looked up in `budget` without admitting:

@@ -172,6 +172,11 @@ void TicketSignals::CountCreated(const TicketEvent& event, int64_t occurred_ms,
   // Windowed counts depend only on each event's own time: no need to wait
   // for the horizon.
   const std::string team = TeamOf(event.team());
+  aggregates_->AddCounter(
+      SeriesOf(MetricOrDie(kTicketsCreatedTotal),
+               {EnumLabel(TicketEvent::Type_descriptor(), event.type()),
+                PriorityLabel(event.priority()), team}),
+      1);
   aggregates_->AddWindowedCount(SeriesOf(MetricOrDie(kFirefightingTickets), {team}), occurred_ms, 1,
                                 as_of_ms);
   if (options_.IsReactive(event.type(), event.priority())) {

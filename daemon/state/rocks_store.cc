@@ -1,7 +1,11 @@
 #include "daemon/state/rocks_store.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <limits>
 #include <filesystem>
 #include <string_view>
 #include <system_error>
@@ -14,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "rocksdb/cache.h"
+#include "rocksdb/compaction_filter.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
@@ -92,6 +97,29 @@ std::string PrefixSuccessor(std::string_view prefix) {
   return bound;
 }
 
+// Drops Family::kDedup entries whose leading big-endian int64 is below the
+// cutoff (see StateStore::SetDedupCutoff). Runs on compaction threads.
+class DedupExpiryFilter final : public rocksdb::CompactionFilter {
+ public:
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    if (value.size() < 8) return false;  // not ours to judge
+    uint64_t time = 0;
+    for (size_t i = 0; i < 8; ++i) time = (time << 8) | static_cast<uint8_t>(value[i]);
+    return static_cast<int64_t>(time) < cutoff_.load(std::memory_order_relaxed);
+  }
+  const char* Name() const override { return "prodops.DedupExpiryFilter"; }
+
+  void SetCutoff(int64_t cutoff) {
+    int64_t current = cutoff_.load(std::memory_order_relaxed);
+    while (cutoff > current && !cutoff_.compare_exchange_weak(current, cutoff)) {
+    }
+  }
+
+ private:
+  std::atomic<int64_t> cutoff_{std::numeric_limits<int64_t>::min()};
+};
+
 rocksdb::Options MakeOptions(const RocksStoreOptions& store_options) {
   const uint64_t budget = store_options.memory_budget_bytes;
   rocksdb::Options options;
@@ -158,12 +186,20 @@ rocksdb::Options MakeOptions(const RocksStoreOptions& store_options) {
 
 struct RocksStore::Impl {
   std::string dir;
+  // Referenced by the kDedup family's options: outlives the DB (closed in
+  // ~Impl's body, before members are destroyed).
+  DedupExpiryFilter dedup_filter;
   std::shared_ptr<rocksdb::Statistics> statistics;
   rocksdb::DB* db = nullptr;
   // Every handle opened, including "default" and families this version does
   // not know; all are destroyed before the DB is closed.
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   std::array<rocksdb::ColumnFamilyHandle*, kFamilyCount> families{};
+  // Built once: misses are the common case of dedup lookups, and copying a
+  // Status is cheaper than building its message. The key is not quoted:
+  // keys are binary and may be long.
+  std::array<absl::Status, kFamilyCount> not_found;
+  bool resume_needed = false;  // the last Write failed
 
   ~Impl() {
     if (db == nullptr) return;
@@ -182,7 +218,24 @@ struct RocksStore::Impl {
   // Writes kSchemaVersion into a new store, or refuses a store this binary
   // does not understand.
   absl::Status CheckSchemaVersion();
+
+  // ResourceExhausted while the filesystem has less than min_free_disk_bytes
+  // available.
+  absl::Status CheckFreeSpace() const;
+  uint64_t min_free_disk_bytes = 0;
 };
+
+absl::Status RocksStore::Impl::CheckFreeSpace() const {
+  if (min_free_disk_bytes == 0) return absl::OkStatus();
+  struct statvfs fs;
+  if (statvfs(dir.c_str(), &fs) != 0) return absl::OkStatus();  // let RocksDB report it
+  const uint64_t available = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (available >= min_free_disk_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("cannot write to state directory ", dir, ": ", available,
+                   " bytes free on its filesystem, below the ", min_free_disk_bytes,
+                   " kept free (No space left on device)"));
+}
 
 absl::Status RocksStore::Impl::CheckSchemaVersion() {
   std::string stored;
@@ -261,6 +314,7 @@ absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
   rocksdb::Options db_options = MakeOptions(options);
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
+  impl->min_free_disk_bytes = options.min_free_disk_bytes;
   impl->statistics = db_options.statistics;
 
   // Open every family the directory already has, not only ours: RocksDB
@@ -279,6 +333,9 @@ absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (const std::string& name : names) {
     descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(db_options));
+    if (name == FamilyName(Family::kDedup)) {
+      descriptors.back().options.compaction_filter = &impl->dedup_filter;
+    }
   }
 
   rocksdb::Status s =
@@ -289,7 +346,11 @@ absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
     return FromRocks(s, "cannot open", dir);
   }
   // Handles come back in descriptor order: "default", then Family 0..5.
-  for (int i = 0; i < kFamilyCount; ++i) impl->families[i] = impl->handles[i + 1];
+  for (int i = 0; i < kFamilyCount; ++i) {
+    impl->families[i] = impl->handles[i + 1];
+    impl->not_found[i] = absl::NotFoundError(
+        absl::StrCat("no such key in state family ", FamilyName(static_cast<Family>(i))));
+  }
 
   if (absl::Status version = impl->CheckSchemaVersion(); !version.ok()) return version;
   return std::unique_ptr<RocksStore>(new RocksStore(std::move(impl)));
@@ -333,10 +394,25 @@ absl::Status RocksStore::Write(const WriteSet& changes) {
   // other, or a restart would count events twice or lose them. sync=true
   // (WAL on) makes "returned OK" mean "on disk"; the price is one fsync per
   // flush, about one per second.
+  if (absl::Status space = impl_->CheckFreeSpace(); !space.ok()) return space;
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
-  return FromRocks(impl_->db->Write(write_options, &batch), "cannot write to",
-                   impl_->dir);
+  // After a failed write (a full disk, an I/O error) RocksDB refuses every
+  // later write until it is told to resume; each attempt asks it again, so
+  // writes work as soon as the disk does. A batch that reached the WAL but
+  // not its sync may be replayed at the next open: harmless, since the
+  // WriteSets carry absolute values.
+  if (impl_->resume_needed) {
+    if (absl::Status s = FromRocks(impl_->db->Resume(), "cannot resume writing to", impl_->dir);
+        !s.ok()) {
+      return s;
+    }
+    impl_->resume_needed = false;
+  }
+  absl::Status written =
+      FromRocks(impl_->db->Write(write_options, &batch), "cannot write to", impl_->dir);
+  if (!written.ok()) impl_->resume_needed = true;
+  return written;
 }
 
 absl::Status RocksStore::Scan(
@@ -374,14 +450,12 @@ absl::StatusOr<std::string> RocksStore::Get(Family family, std::string_view key)
   std::string value;
   rocksdb::Status s = impl_->db->Get(rocksdb::ReadOptions(), impl_->Handle(family),
                                      rocksdb::Slice(key.data(), key.size()), &value);
-  if (s.IsNotFound()) {
-    // The key is not quoted: keys are binary and may be long.
-    return absl::NotFoundError(
-        absl::StrCat("no such key in state family ", FamilyName(family)));
-  }
+  if (s.IsNotFound()) return impl_->not_found[static_cast<int>(family)];
   if (!s.ok()) return FromRocks(s, "cannot read", impl_->dir);
   return value;
 }
+
+void RocksStore::SetDedupCutoff(int64_t cutoff) { impl_->dedup_filter.SetCutoff(cutoff); }
 
 uint64_t RocksStore::DiskBytes() const {
   // "total" rather than "live" SST size: files still referenced by an old

@@ -17,6 +17,12 @@ struct RocksStoreOptions {
   // (via a WriteBufferManager charged to the cache) share it.
   // At least 8 MiB. Default: 256 MiB.
   uint64_t memory_budget_bytes = 256ull << 20;
+  // Write() refuses (ResourceExhausted, nothing written) while the state
+  // directory's filesystem has less than this free for unprivileged users:
+  // RocksDB must never meet a full disk, because after a failed write the
+  // assertion-enabled builds Debian ships abort the process. 0: no check.
+  // Default: 64 MiB.
+  uint64_t min_free_disk_bytes = 64ull << 20;
 };
 
 // StateStore on RocksDB: one column family per Family, writes as one
@@ -46,6 +52,7 @@ class RocksStore final : public StateStore {
           visit) const override;
   [[nodiscard]] absl::StatusOr<std::string> Get(Family family,
                                                 std::string_view key) const override;
+  void SetDedupCutoff(int64_t cutoff) override;
 
   // Total bytes of SST and WAL files (for prodops_state_bytes).
   uint64_t DiskBytes() const;

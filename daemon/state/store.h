@@ -84,6 +84,14 @@ class StateStore {
   // The value of `key`, or NotFound.
   [[nodiscard]] virtual absl::StatusOr<std::string> Get(Family family,
                                                         std::string_view key) const = 0;
+
+  // Garbage collection of Family::kDedup, whose values begin with a
+  // big-endian int64 (an event time): entries below `cutoff` are no longer
+  // needed and the store may drop them whenever it likes (RocksStore: as it
+  // compacts). Callers must give such entries the same meaning whether or
+  // not they are still there. The cutoff only moves forward. Default: keeps
+  // everything.
+  virtual void SetDedupCutoff(int64_t cutoff) { (void)cutoff; }
 };
 
 }  // namespace prodops::state

@@ -7,7 +7,7 @@
 #include "daemon/sim/encode.h"
 #include "gtest/gtest.h"
 #include "tests/support/exposition.h"
-#include "tests/testing/memory_store.h"
+#include "tests/testing/flaky_store.h"
 
 namespace prodops::app {
 namespace {
@@ -17,34 +17,7 @@ using testing::ParseExposition;
 
 constexpr int64_t kT0 = 1'772'368'200'000;  // 2026-03-01T12:30:00Z
 
-// A store whose next `failures` writes fail, then pass through; counts the
-// writes that reached the inner store.
-class FlakyStore final : public state::StateStore {
- public:
-  absl::Status Write(const state::WriteSet& changes) override {
-    if (failures > 0) {
-      --failures;
-      return absl::ResourceExhaustedError("disk full");
-    }
-    ++writes;
-    last_write_families.clear();
-    for (const auto& op : changes.ops()) last_write_families.insert(op.family);
-    return inner.Write(changes);
-  }
-  absl::Status Scan(state::Family family, std::string_view prefix,
-                    const std::function<absl::Status(std::string_view, std::string_view)>&
-                        visit) const override {
-    return inner.Scan(family, prefix, visit);
-  }
-  absl::StatusOr<std::string> Get(state::Family family, std::string_view key) const override {
-    return inner.Get(family, key);
-  }
-
-  testing::MemoryStore inner;
-  int failures = 0;
-  int writes = 0;
-  std::set<state::Family> last_write_families;
-};
+using testing::FlakyStore;
 
 PipelineOptions Options() {
   PipelineOptions options;
@@ -193,6 +166,175 @@ TEST_F(PipelineTest, BadMessagesAreCountedByReasonAndAdvanceTheOffset) {
   EXPECT_EQ(
       samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"missing_event_id\"}"),
       1);
+}
+
+TEST_F(PipelineTest, MessagesUpToTheMaximumSizeAreAcceptedOneByteMoreIsRejected) {
+  PipelineOptions options = Options();
+  options.max_message_bytes = 2048;
+  Pipeline pipeline(options, &store_, &clock_);
+  ASSERT_TRUE(pipeline.Load().ok());
+  // JSON allows trailing whitespace: the same event padded to the limit.
+  std::string at_limit = UsageJson(1, kT0);
+  at_limit.resize(2048, ' ');
+  std::string over_limit = UsageJson(2, kT0);
+  over_limit.resize(2049, ' ');
+  pipeline.ProcessMessage({"usage", 0, 0, {}, at_limit});
+  pipeline.ProcessMessage({"usage", 0, 1, {}, over_limit});
+  EXPECT_EQ(pipeline.NextOffset({"usage", 0}), 2);
+  const auto samples = ParseExposition(Exposition(pipeline));
+  EXPECT_EQ(samples.at("prodops_events_ingested_total{topic=\"usage\"}"), 1);
+  EXPECT_EQ(samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"too_large\"}"), 1);
+}
+
+TEST_F(PipelineTest, EventsTooFarAheadOfOrBehindTheClockAreRejected) {
+  PipelineOptions options = Options();
+  options.max_future_ms = 3'600'000;
+  options.max_age_ms = 30 * 86'400'000LL;
+  Pipeline pipeline(options, &store_, &clock_);
+  ASSERT_TRUE(pipeline.Load().ok());
+  const int64_t times[] = {
+      kT0 + 3'600'000,             // at the future limit: accepted
+      kT0 + 3'601'000,             // a second beyond: rejected
+      kT0 - 30 * 86'400'000LL,     // at the age limit: accepted
+      kT0 - 30 * 86'400'000LL - 1000,  // a second older: rejected
+      253'402'300'799'000,         // 9999-12-31T23:59:59Z: rejected
+  };
+  for (int i = 0; i < 5; ++i) pipeline.ProcessMessage({"usage", 0, i, {}, UsageJson(i, times[i])});
+  const auto samples = ParseExposition(Exposition(pipeline));
+  EXPECT_EQ(samples.at("prodops_events_ingested_total{topic=\"usage\"}"), 2);
+  EXPECT_EQ(
+      samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"out_of_tolerance\"}"), 3);
+  EXPECT_EQ(samples.at("prodops_last_event_timestamp_seconds{topic=\"usage\"}"),
+            (kT0 + 3'600'000) / 1000)
+      << "a rejected future event must not move event time";
+}
+
+TEST_F(PipelineTest, TenPercentDuplicatesOnOtherPartitionsChangeNoSignal) {
+  std::string clean;
+  {
+    testing::MemoryStore store;
+    Pipeline pipeline(Options(), &store, &clock_);
+    ASSERT_TRUE(pipeline.Load().ok());
+    Feed(pipeline, 0, 1000);
+    ASSERT_TRUE(pipeline.Flush().ok());
+    clean = Exposition(pipeline);
+  }
+  std::string with_duplicates;
+  {
+    testing::MemoryStore store;
+    {
+      Pipeline pipeline(Options(), &store, &clock_);
+      ASSERT_TRUE(pipeline.Load().ok());
+      int64_t offset_p1 = 0;
+      for (int i = 0; i < 1000; ++i) {
+        const std::string json = UsageJson(i, kT0 - 60'000 * (i % 30));
+        pipeline.ProcessMessage({"usage", 0, i, {}, json});
+        // Every 10th event again on partition 1, some right away, some after
+        // a flush (read back from the store), some after a restart.
+        if (i % 10 == 3) pipeline.ProcessMessage({"usage", 1, offset_p1++, {}, json});
+        if (i % 100 == 50) {
+          ASSERT_TRUE(pipeline.Flush().ok());
+        }
+      }
+      ASSERT_TRUE(pipeline.Flush().ok());
+    }
+    Pipeline restarted(Options(), &store, &clock_);
+    ASSERT_TRUE(restarted.Load().ok());
+    for (int i = 1000; i < 1010; ++i) {
+      const std::string json = UsageJson(i - 1000, kT0 - 60'000 * ((i - 1000) % 30));
+      restarted.ProcessMessage({"usage", 2, i, {}, json});
+    }
+    ASSERT_TRUE(restarted.Flush().ok());
+    with_duplicates = Exposition(restarted);
+  }
+  auto samples = ParseExposition(with_duplicates);
+  EXPECT_EQ(samples.at("prodops_events_duplicate_total{topic=\"usage\"}"), 110);
+  samples.erase("prodops_events_duplicate_total{topic=\"usage\"}");
+  auto expected = ParseExposition(clean);
+  expected.erase("prodops_events_duplicate_total{topic=\"usage\"}");
+  EXPECT_EQ(samples, expected);
+}
+
+// Records dead letters; Drain fails while `fail` is set.
+class RecordingSink final : public ingest::DeadLetterSink {
+ public:
+  void Send(const ingest::Message& message, std::string_view reason) override {
+    queued.push_back({std::string(message.payload), message.offset, std::string(reason)});
+  }
+  absl::Status Drain() override {
+    if (fail) return absl::UnavailableError("dead-letter topic unreachable");
+    delivered.insert(delivered.end(), queued.begin(), queued.end());
+    queued.clear();
+    return absl::OkStatus();
+  }
+  struct Letter {
+    std::string payload;
+    int64_t offset;
+    std::string reason;
+    bool operator==(const Letter&) const = default;
+  };
+  std::vector<Letter> queued;
+  std::vector<Letter> delivered;
+  bool fail = false;
+};
+
+TEST_F(PipelineTest, RejectedMessagesReachTheDeadLetterSinkBeforeTheirOffsetIsStored) {
+  RecordingSink sink;
+  Pipeline pipeline(Options(), &store_, &clock_, &sink);
+  ASSERT_TRUE(pipeline.Load().ok());
+  Feed(pipeline, 0, 3);
+  pipeline.ProcessMessage({"usage", 0, 3, {}, "{oops"});
+  Feed(pipeline, 4, 6);
+  ASSERT_EQ(sink.queued.size(), 1u);
+  EXPECT_EQ(sink.queued[0], (RecordingSink::Letter{"{oops", 3, "malformed"}));
+
+  sink.fail = true;
+  EXPECT_EQ(pipeline.Flush().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_.writes, 0) << "no offset past an undelivered dead letter";
+  EXPECT_TRUE(pipeline.TakeCommittableOffsets().empty());
+  EXPECT_FALSE(pipeline.FlushDue()) << "retry waits for the backoff";
+  clock_.Advance(100);
+  EXPECT_TRUE(pipeline.FlushDue());
+
+  sink.fail = false;
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_EQ(store_.writes, 1);
+  ASSERT_EQ(sink.delivered.size(), 1u);
+  EXPECT_EQ(pipeline.TakeCommittableOffsets().back().second, 6);
+  EXPECT_EQ(ParseExposition(Exposition(pipeline))
+                .at("prodops_events_rejected_total{topic=\"usage\",reason=\"malformed\"}"),
+            1);
+}
+
+TEST_F(PipelineTest, FailingWritesBackOffAndAskTheSourceToPauseWhenTheCacheIsFull) {
+  PipelineOptions options = Options();
+  options.cache_max_bytes = 4096;
+  Pipeline pipeline(options, &store_, &clock_);
+  ASSERT_TRUE(pipeline.Load().ok());
+  store_.failures = 100;
+  Feed(pipeline, 0, 10);
+  EXPECT_FALSE(pipeline.Backlogged());
+  clock_.Advance(1000);
+  ASSERT_FALSE(pipeline.Flush().ok());
+  EXPECT_FALSE(pipeline.Backlogged()) << "failing, but the cache has room";
+  // Backoff doubles from 100 ms up to 10 s.
+  for (int64_t expected : {100, 200, 400, 800, 1600, 3200, 6400, 10000, 10000}) {
+    clock_.Advance(expected - 1);
+    EXPECT_FALSE(pipeline.FlushDue()) << "before " << expected << " ms";
+    clock_.Advance(1);
+    EXPECT_TRUE(pipeline.FlushDue()) << "after " << expected << " ms";
+    ASSERT_FALSE(pipeline.Flush().ok());
+  }
+  Feed(pipeline, 10, 2000);
+  EXPECT_TRUE(pipeline.Backlogged());
+  store_.failures = 0;
+  clock_.Advance(10'000);
+  ASSERT_TRUE(pipeline.Flush().ok());
+  EXPECT_FALSE(pipeline.Backlogged());
+  EXPECT_EQ(pipeline.TakeCommittableOffsets().back().second, 2000);
+  EXPECT_EQ(ParseExposition(Exposition(pipeline))
+                .at("prodops_events_ingested_total{topic=\"usage\"}"),
+            2000);
 }
 
 }  // namespace

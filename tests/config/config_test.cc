@@ -39,12 +39,24 @@ TEST(ParseConfigTest, FillsEveryDocumentedDefault) {
       R"pb(
         kafka { bootstrap_servers: "localhost:9092" group_id: "prodopsd" }
         topic { name: "events" format: JSON content: ENVELOPE partitions: 4 }
-        state { dir: "/tmp/state" flush_interval_ms: 1000 cache_max_bytes: 67108864 }
+        state {
+          dir: "/tmp/state"
+          flush_interval_ms: 1000
+          cache_max_bytes: 67108864
+          memory_budget_bytes: 268435456
+          min_free_disk_bytes: 67108864
+        }
+        ingest {
+          max_message_bytes: 1048576
+          max_future_seconds: 3600
+          dedup_horizon_seconds: 86400
+        }
         windows {
           window { name: "1h" length_seconds: 3600 bucket_seconds: 60 }
           window { name: "1d" length_seconds: 86400 bucket_seconds: 3600 }
           window { name: "7d" length_seconds: 604800 bucket_seconds: 3600 }
           allowed_lateness_seconds: 3600
+          clock: WALL
         }
         http { listen_address: "127.0.0.1:9464" }
         simulator { enabled: false events_per_second: 200 users: 400 seed: 1 }
@@ -128,6 +140,39 @@ TEST(ParseConfigTest, FlushIntervalOutOfRangeOnItsLine) {
   EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
                     "state { dir: \"/s\" flush_interval_ms: 60000 }\n"),
             "OK");
+}
+
+TEST(ParseConfigTest, MemoryBudgetAndMessageSizeLimitsOnTheirLines) {
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" memory_budget_bytes: 8388607 }\n"),
+            "bad.textproto:3:19: state.memory_budget_bytes: must be between 8388608 and "
+            "68719476736, got 8388607");
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" memory_budget_bytes: 8388608 }\n"),
+            "OK");
+  EXPECT_EQ(ErrorOf(Valid() + "ingest {\n  max_message_bytes: 1023\n}\n"),
+            "bad.textproto:5:3: ingest.max_message_bytes: must be between 1024 and 67108864, "
+            "got 1023");
+  EXPECT_EQ(ErrorOf(Valid() + "ingest { max_message_bytes: 67108865 }\n"),
+            "bad.textproto:4:10: ingest.max_message_bytes: must be between 1024 and 67108864, "
+            "got 67108865");
+  EXPECT_EQ(ErrorOf(Valid() + "ingest { max_message_bytes: 1024 }\n"), "OK");
+}
+
+TEST(ParseConfigTest, WindowClockIsWallOrEventTime) {
+  const absl::StatusOr<DaemonConfig> config =
+      ParseConfig(Valid() + "windows { clock: EVENT_TIME }\n", "c.textproto");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->windows().clock(), prodops::v1::WindowConfig::EVENT_TIME);
+  EXPECT_EQ(ErrorOf(Valid() + "windows { clock: 7 }\n"),
+            "bad.textproto:4:11: windows.clock: unknown value 7; expected WALL or EVENT_TIME");
+}
+
+TEST(ParseConfigTest, DeadLetterTopicMustNotBeAnInputTopic) {
+  EXPECT_EQ(ErrorOf(Valid() + "ingest { dead_letter_topic: \"events\" }\n"),
+            "bad.textproto:4:10: ingest.dead_letter_topic: \"events\" is an input topic; dead "
+            "letters would be read again");
+  EXPECT_EQ(ErrorOf(Valid() + "ingest { dead_letter_topic: \"events.dlq\" }\n"), "OK");
 }
 
 TEST(ParseConfigTest, StateDirIsRequired) {

@@ -9,6 +9,7 @@
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "tests/decode/json_paths.h"
 
 namespace prodops::decode {
 namespace {
@@ -24,13 +25,20 @@ Event EventFromText(const std::string& text) {
   return event;
 }
 
+// DecodeEvent, checked on every input of these tests against protobuf's JSON
+// parser alone: the fast JSON path must change nothing but speed.
 Decoded Decode(const std::string& bytes, Format format, Content content, Event* event) {
-  return DecodeEvent(bytes, format, content, event);
+  testing::Outcome fast;
+  EXPECT_EQ(testing::CompareJsonPaths(bytes, format, content, *event, &fast), "")
+      << "input: " << bytes;
+  const Decoded decoded = DecodeEvent(bytes, format, content, event);
+  EXPECT_EQ(decoded.reason, fast.decoded.reason);
+  return decoded;
 }
 
 Decoded Decode(const std::string& bytes, Format format, Content content) {
   Event event;
-  return DecodeEvent(bytes, format, content, &event);
+  return Decode(bytes, format, content, &event);
 }
 
 // One valid event of each kind, as the envelope, as bare JSON (mixing
@@ -165,6 +173,11 @@ TEST(DecodeEventTest, EveryKindInBothFormatsBareAndInTheEnvelope) {
       EXPECT_TRUE(decoded.ok());
       EXPECT_TRUE(MessageDifferencer::Equals(event, expected)) << event.DebugString();
       EXPECT_EQ(OccurredAtMillis(event), kind.occurred_at_millis);
+      if (input.format == Format::kJson) {
+        // The common shape: read by the fast path, not handed to protobuf.
+        Event scratch;
+        EXPECT_TRUE(internal::ParseJsonFast(input.bytes, input.content, &scratch));
+      }
     }
   }
 }
@@ -493,7 +506,7 @@ TEST(DecodeEventTest, SurvivesTruncationAndRandomBytes) {
     for (Format format : {Format::kProtobuf, Format::kJson}) {
       for (Content content : {Content::kEnvelope, Content::kUsage, Content::kTicket,
                               Content::kRelease, Content::kExposure}) {
-        const Decoded decoded = DecodeEvent(bytes, format, content, &event);
+        const Decoded decoded = Decode(bytes, format, content, &event);
         EXPECT_EQ(decoded.ok(), decoded.detail.empty());
       }
     }

@@ -142,9 +142,12 @@ def configure_build_context(build_stage):
                                     ignore=shutil.ignore_patterns("build*"))
                 else:
                     shutil.copy(from_path, target)
+        # The cache options the build stage passes to scripts/build after "--".
+        build_runs = " ".join(rest for word, rest in build_stage["instrs"] if word == "RUN")
+        options = re.findall(r"(?<!\S)-D\S+", build_runs.replace("\\\n", " "))
         result = subprocess.run(
             ["cmake", "-S", src, "-B", os.path.join(tmp, "build"), "-G", "Ninja",
-             "-DCMAKE_BUILD_TYPE=Release", "-DPRODOPS_BUILD_TESTS=OFF"],
+             "-DCMAKE_BUILD_TYPE=Release"] + options,
             capture_output=True, text=True, timeout=300)
         check(result.returncode == 0,
               "cmake cannot configure the Containerfile's build context:\n"

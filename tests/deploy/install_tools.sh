@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the tools of the deployment checks, from the Go module proxy only:
-#   kubeconform (pinned)  and  k8scheck (tests/deploy/k8scheck: schema
+#   kubeconform (pinned), k8scheck (tests/deploy/k8scheck: schema
 #   generator and strict decoder built from k8s.io/api and the Prometheus
-#   operator's API types; versions pinned in its go.mod/go.sum).
+#   operator's API types) and dashlint (tests/deploy/dashlint: the Grafana
+#   dashboard linter's rules, with Prometheus's PromQL parser and the Grafana
+#   Foundation SDK's dashboard types); versions pinned in their go.mod/go.sum.
 # Into $PRODOPS_TOOLS_DIR (default ~/.cache/prodopsd/tools). Idempotent and
 # quiet when everything is there. Called by the ctest fixture
 # deploy_install_tools (tests/deploy/CMakeLists.txt).
@@ -23,3 +25,8 @@ fi
 
 # Rebuilt every time: a no-op for Go's build cache when nothing changed.
 (cd "$here/k8scheck" && go build -mod=readonly -o "$tools/k8scheck" .)
+# Grafana's own dashboard-linter is not installable (the module proxy does
+# not serve it, its tags carry replace directives that `go install` refuses,
+# and its current versions depend on AGPL-licensed Loki); dashlint applies
+# the same rules.
+(cd "$here/dashlint" && go build -mod=readonly -o "$tools/dashlint" .)

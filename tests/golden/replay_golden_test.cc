@@ -9,6 +9,10 @@
 //    prodops_events_late_total, in no window;
 //  - u-8's "+02:00" offset puts it at 12:20Z, inside the 1h window;
 //  - four bad lines, one per reject reason; the blank line is skipped;
+//  - the last two lines: u-1 again (a producer's retry), counted in
+//    prodops_events_duplicate_total and nowhere else, and u-10 from the
+//    year 2999, rejected as out_of_tolerance (over 1 h ahead of the clock)
+//    without moving the windows' "now";
 //  - tickets as of 12:30: T1 (12:00) and T3 (12:10) are open, HIGH,
 //    unassigned INCIDENTs of payments (oldest 1800 s); T2 was created at
 //    12:05 without a team (firefighting counts it under "__none__", by its

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "daemon/ingest/mock_cluster.h"
 #include "daemon/ingest/producer.h"
 #include "daemon/sim/encode.h"
@@ -45,6 +46,7 @@ struct Expected {
   std::map<std::string, std::set<std::string>> users;  // feature -> user ids
   int64_t accepted = 0;
   int64_t rejected = 0;
+  int64_t duplicates = 0;
 };
 
 class DaemonIntegrationTest : public ::testing::Test {
@@ -67,8 +69,8 @@ class DaemonIntegrationTest : public ::testing::Test {
     testing::WriteFile(config_path_, Config(dir_.File("state")));
   }
 
-  std::string Config(const std::string& state_dir) const {
-    return absl::StrCat(
+  std::string Config(const std::string& state_dir, const std::string& extra = "") const {
+    return absl::StrCat(extra,
         "kafka { bootstrap_servers: \"", cluster_->bootstrap_servers(),
         "\" group_id: \"it\"\n",
         // A killed member leaves the group after this, not the 45 s default;
@@ -100,8 +102,10 @@ class DaemonIntegrationTest : public ::testing::Test {
   }
 
   // Produces events [first, last) of a deterministic mix and records what
-  // the daemon must count for them.
-  void ProduceMix(int first, int last, Expected* expected) {
+  // the daemon must count for them. With `duplicate_every` = n, every n-th
+  // event is produced a second time, as an envelope with another key (so
+  // mostly on another partition), as a retrying producer might.
+  void ProduceMix(int first, int last, Expected* expected, int duplicate_every = 0) {
     for (int i = first; i < last; ++i) {
       Event event;
       // Within the last hour, so that every trailing window holds them all.
@@ -142,6 +146,13 @@ class DaemonIntegrationTest : public ::testing::Test {
         }
       }
       ++expected->accepted;
+      if (duplicate_every > 0 && i % duplicate_every == 0) {
+        std::string payload;
+        ASSERT_TRUE(sim::EncodeEvent(event, decode::Format::kJson, decode::Content::kEnvelope,
+                                     &payload));
+        ASSERT_TRUE(producer_->Produce(kEventsTopic, -1, absl::StrCat("dup-", i), payload).ok());
+        ++expected->duplicates;
+      }
     }
     ASSERT_TRUE(producer_->Flush(30'000).ok());
   }
@@ -154,7 +165,8 @@ class DaemonIntegrationTest : public ::testing::Test {
     while (std::chrono::steady_clock::now() < deadline) {
       samples = ParseExposition(HttpGet(port_, "/metrics").body);
       if (SumOf(samples, "prodops_events_ingested_total") >= expected.accepted &&
-          SumOf(samples, "prodops_events_rejected_total") >= expected.rejected) {
+          SumOf(samples, "prodops_events_rejected_total") >= expected.rejected &&
+          SumOf(samples, "prodops_events_duplicate_total") >= expected.duplicates) {
         // One more flush interval, so that anything counted twice would show.
         std::this_thread::sleep_for(std::chrono::milliseconds(600));
         return ParseExposition(HttpGet(port_, "/metrics").body);
@@ -168,6 +180,7 @@ class DaemonIntegrationTest : public ::testing::Test {
   void ExpectExactly(const Samples& samples, const Expected& expected) {
     EXPECT_EQ(SumOf(samples, "prodops_events_ingested_total"), expected.accepted);
     EXPECT_EQ(SumOf(samples, "prodops_events_rejected_total"), expected.rejected);
+    EXPECT_EQ(SumOf(samples, "prodops_events_duplicate_total"), expected.duplicates);
     for (const auto& [series, value] : expected.series) {
       auto it = samples.find(series);
       ASSERT_NE(it, samples.end()) << series;
@@ -266,6 +279,70 @@ TEST_F(DaemonIntegrationTest, SigkillAndRestartLoseAndDoubleCountNothing) {
   ExpectExactly(WaitForCounts(expected), expected);
 }
 
+// Runs a shell command; its standard output.
+std::string CommandOutput(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  pclose(pipe);
+  return out;
+}
+
+TEST_F(DaemonIntegrationTest, DuplicatesCountOnceAndRejectsGoToTheDeadLetterTopic) {
+  ASSERT_TRUE(cluster_->CreateTopic("it.dlq", 1).ok());
+  testing::WriteFile(config_path_,
+                     Config(dir_.File("state"),
+                            "ingest { dead_letter_topic: \"it.dlq\" max_message_bytes: 4096 }\n"));
+  Expected expected;
+  ProduceMix(0, 3000, &expected, /*duplicate_every=*/10);
+  ASSERT_EQ(expected.duplicates, 300);
+  // One message per reason the pipeline itself adds, and two the decoder finds.
+  const std::vector<std::pair<const char*, std::string>> bad = {
+      {kUsageTopic, "{not json"},
+      {kUsageTopic, std::string(4097, ' ')},
+      {kUsageTopic, R"({"eventId":"future","occurredAt":"2999-01-01T00:00:00Z",)"
+                    R"("userId":"u","feature":"search","action":"view"})"},
+      {kTicketTopic, std::string("\xff\xff\xff", 3)},
+  };
+  for (const auto& [topic, payload] : bad) ProduceRaw(topic, payload);
+  expected.rejected = static_cast<int64_t>(bad.size());
+  ASSERT_TRUE(producer_->Flush(10'000).ok());
+
+  auto daemon = StartDaemon();
+  const Samples samples = WaitForCounts(expected);
+  ExpectExactly(samples, expected);
+  EXPECT_EQ(samples.at("prodops_events_rejected_total{topic=\"it.usage\",reason=\"too_large\"}"),
+            1);
+  EXPECT_EQ(samples.at(
+                "prodops_events_rejected_total{topic=\"it.usage\",reason=\"out_of_tolerance\"}"),
+            1);
+
+  // A real client reads the dead letters: payloads unchanged, the source
+  // and the reason in headers.
+  const std::string letters = CommandOutput(absl::StrCat(
+      "kcat -C -q -e -b ", cluster_->bootstrap_servers(),
+      " -t it.dlq -o beginning -f '%h|%S\\n' 2>&1"));
+  std::vector<std::string> lines = absl::StrSplit(letters, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), bad.size()) << letters;
+  std::multiset<std::string> reasons;
+  for (const std::string& line : lines) {
+    EXPECT_NE(line.find("prodops.source.topic=it."), std::string::npos) << line;
+    EXPECT_NE(line.find("prodops.source.partition="), std::string::npos) << line;
+    EXPECT_NE(line.find("prodops.source.offset="), std::string::npos) << line;
+    const size_t at = line.find("prodops.reject.reason=");
+    ASSERT_NE(at, std::string::npos) << line;
+    const size_t end = line.find_first_of(",|", at);
+    reasons.insert(line.substr(at + 22, end - at - 22));
+  }
+  EXPECT_EQ(reasons, (std::multiset<std::string>{"malformed", "malformed", "out_of_tolerance",
+                                                 "too_large"}));
+  // %S is the payload size: the 4097-byte message arrived whole.
+  EXPECT_NE(letters.find("|4097"), std::string::npos) << letters;
+}
+
 // Polls /readyz until it answers `status` (or 15 s pass); returns the last.
 int WaitForReadyz(int port, int status) {
   int last = 0;
@@ -308,6 +385,52 @@ TEST_F(DaemonIntegrationTest, ReportsNotReadyWhileKafkaIsDownAndRecovers) {
   ProduceMix(500, 1000, &expected);
   ExpectExactly(WaitForCounts(expected), expected);
   EXPECT_EQ(WaitForReadyz(port_, 200), 200);
+}
+
+// A full disk under the state directory (every write and sync there fails
+// with ENOSPC, through an LD_PRELOAD library): the daemon keeps running,
+// says not ready, counts failed flushes, stores no offset, and once the
+// disk has room again it resumes with nothing lost, also across a kill.
+TEST_F(DaemonIntegrationTest, FullDiskMakesItNotReadyAndLosesNothingWhenSpaceReturns) {
+  const std::string flag = dir_.File("disk-full");
+  setenv("LD_PRELOAD", PRODOPS_FAIL_WRITES_LIB, 1);
+  setenv("PRODOPS_FAIL_WRITES_FLAG", flag.c_str(), 1);
+  setenv("PRODOPS_FAIL_WRITES_UNDER", dir_.File("state").c_str(), 1);
+  // Sanitized builds: the library comes before the sanitizer's runtime.
+  const char* asan = getenv("ASAN_OPTIONS");
+  const std::string asan_options =
+      absl::StrCat(asan == nullptr ? "" : asan, asan == nullptr ? "" : ":",
+                   "verify_asan_link_order=0");
+  setenv("ASAN_OPTIONS", asan_options.c_str(), 1);
+  Expected expected;
+  ProduceMix(0, 500, &expected);
+  auto daemon = StartDaemon();
+  for (const char* name : {"LD_PRELOAD", "PRODOPS_FAIL_WRITES_FLAG", "PRODOPS_FAIL_WRITES_UNDER"}) {
+    unsetenv(name);  // only this daemon, not later children
+  }
+  WaitForCounts(expected);
+  EXPECT_EQ(WaitForReadyz(port_, 200), 200);
+
+  testing::WriteFile(flag, "");
+  ProduceMix(500, 1000, &expected);
+  EXPECT_EQ(WaitForReadyz(port_, 503), 503);
+  const std::string reason = HttpGet(port_, "/readyz").body;
+  EXPECT_NE(reason.find("state store writes failing"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("No space left on device"), std::string::npos) << reason;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_GT(SumOf(ParseExposition(HttpGet(port_, "/metrics").body),
+                  "prodops_state_flush_errors_total"),
+            0);
+
+  std::remove(flag.c_str());
+  ExpectExactly(WaitForCounts(expected), expected);
+  EXPECT_EQ(WaitForReadyz(port_, 200), 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  daemon->Kill(SIGKILL);
+  EXPECT_EQ(daemon->Wait(10'000), 128 + SIGKILL);
+  daemon = StartDaemon();
+  ProduceMix(1000, 1200, &expected);
+  ExpectExactly(WaitForCounts(expected), expected);
 }
 
 TEST_F(DaemonIntegrationTest, StateDirectoryThatCannotBeOpenedStopsTheStart) {

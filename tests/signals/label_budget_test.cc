@@ -66,6 +66,34 @@ TEST(LabelBudgetTest, AdmittedValuesSurviveARestartAndNothingIsAdmittedTwice) {
   EXPECT_EQ(store.Contents(state::Family::kMeta).count("label_budget/feature/reports"), 0);
 }
 
+std::string Created(int i, const std::string& team) {
+  return absl::StrCat(R"pb(ticket { event_id: "t)pb", i, R"pb(" occurred_at { seconds: )pb",
+                      testing::kNoonS + i, R"pb( } ticket_id: "T)pb", i,
+                      R"pb(" kind: CREATED status: NEW type: BUG priority: HIGH team: ")pb",
+                      team, R"pb(" })pb");
+}
+
+TEST(LabelBudgetTest, TicketsCreatedGoThroughTheTeamBudgetAndOverflowCountsOncePerEvent) {
+  SignalsOptions options;
+  options.label_budgets.team = 1;
+  SignalsHarness harness(options);
+  harness.Apply(Created(1, "payments"));
+  harness.Apply(Created(2, "growth"));  // over budget
+  harness.Apply(Created(3, "payments"));
+  harness.Apply(Created(4, "search"));  // over budget
+  const testing::Samples samples = harness.Expose();
+  EXPECT_EQ(samples.at(
+                R"(prodops_tickets_created_total{ticket_type="bug",priority="high",team="payments"})"),
+            2);
+  EXPECT_EQ(samples.at(
+                R"(prodops_tickets_created_total{ticket_type="bug",priority="high",team="__other__"})"),
+            2);
+  EXPECT_EQ(samples.count(
+                R"(prodops_tickets_created_total{ticket_type="bug",priority="high",team="growth"})"),
+            0);
+  EXPECT_EQ(samples.at(R"(prodops_label_overflow_total{label="team"})"), 2);
+}
+
 class LabelBudgetUnitTest : public ::testing::Test {
  protected:
   window::Aggregates aggregates_{testing::DefaultWindows()};

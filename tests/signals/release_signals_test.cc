@@ -128,5 +128,32 @@ TEST(RecentReleasesTest, OnlyTheMostRecentDeploysAreExposed) {
   EXPECT_EQ(samples.at(R"(prodops_releases_total{team="x",kind="deploy"})"), 3);
 }
 
+// Many newer DEPLOYs read (one partition ran ahead) before the incident
+// about an older release's feature (from another partition): the older
+// release still fails, as it does when the incident is read first.
+TEST(RecentReleasesTest, AReleaseIsKeptUntilItsImpactWindowClosesWhateverTheNewerOnes) {
+  SignalsOptions options;
+  options.releases.recent_releases = 2;
+  auto run = [&](bool incident_first) {
+    SignalsHarness harness(options);
+    harness.Apply(Release(kNoonS, "r-old", "DEPLOY", "payments", "checkout"));
+    const std::string incident = Ticket(kNoonS + 600, "INCIDENT", "checkout");
+    if (incident_first) harness.Apply(incident);
+    for (int i = 1; i <= 5; ++i) {
+      harness.Apply(Release(kNoonS + 60 * i, "r-new" + std::to_string(i), "DEPLOY", "growth",
+                            "search"));
+    }
+    if (!incident_first) harness.Apply(incident);
+    return harness.Expose();
+  };
+  const testing::Samples in_order = run(true);
+  const testing::Samples ahead = run(false);
+  EXPECT_EQ(in_order.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+  EXPECT_EQ(ahead.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+  EXPECT_EQ(in_order, ahead);
+  EXPECT_EQ(ahead.count(R"(prodops_release_timestamp_seconds{release="r-old"})"), 0)
+      << "kept, but not among the 2 most recent";
+}
+
 }  // namespace
 }  // namespace prodops::signals

@@ -1,7 +1,7 @@
 #pragma once
 
-// Drives the label budget, product, feature, release and experiment signal
-// sets as MakeSignalSets() wires them and the pipeline calls them (Apply
+// Drives the signal sets as MakeSignalSets() wires them and the pipeline
+// calls them (Apply
 // per event with the newest event time as "now", Advance + CollectChanges
 // at a flush, CollectStored + Collect at a snapshot), without Kafka or
 // decoding, so signal tests state events and expected numbers only.
@@ -13,12 +13,7 @@
 #include "daemon/decode/decode.h"
 #include "daemon/export/snapshot.h"
 #include "daemon/signals/catalog.h"
-#include "daemon/signals/experiment_signals.h"
-#include "daemon/signals/feature_signals.h"
-#include "daemon/signals/label_budget.h"
-#include "daemon/signals/product_metrics.h"
 #include "daemon/signals/registry.h"
-#include "daemon/signals/release_signals.h"
 #include "daemon/window/aggregates.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -49,16 +44,7 @@ class SignalsHarness {
   explicit SignalsHarness(signals::SignalsOptions options = {},
                           window::Aggregates::Options windows = DefaultWindows())
       : options_(std::move(options)), windows_(windows), aggregates_(std::move(windows)) {
-    // Built here rather than by MakeSignalSets() so that these tests do not
-    // depend on the ticket signals.
-    auto budget = std::make_unique<signals::LabelBudget>(options_.label_budgets, &aggregates_);
-    signals::LabelBudget* shared = budget.get();
-    sets_.push_back(std::move(budget));
-    sets_.push_back(std::make_unique<signals::ProductMetrics>(shared, &aggregates_));
-    sets_.push_back(std::make_unique<signals::FeatureSignals>(shared, &aggregates_));
-    sets_.push_back(
-        std::make_unique<signals::ReleaseSignals>(options_.releases, shared, &aggregates_));
-    sets_.push_back(std::make_unique<signals::ExperimentSignals>(options_.experiments, shared));
+    sets_ = signals::MakeSignalSets(options_, &aggregates_);
   }
 
   // Applies `text` (an Event in text format) as an accepted event.

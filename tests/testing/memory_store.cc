@@ -49,4 +49,16 @@ absl::StatusOr<std::string> MemoryStore::Get(state::Family family,
   return it->second;
 }
 
+void MemoryStore::SetDedupCutoff(int64_t cutoff) {
+  if (!expire_dedup_eagerly) return;
+  std::map<std::string, std::string>& keys = families_[static_cast<size_t>(state::Family::kDedup)];
+  std::erase_if(keys, [cutoff](const auto& entry) {
+    const std::string& value = entry.second;
+    if (value.size() < 8) return false;
+    uint64_t time = 0;
+    for (size_t i = 0; i < 8; ++i) time = (time << 8) | static_cast<uint8_t>(value[i]);
+    return static_cast<int64_t>(time) < cutoff;
+  });
+}
+
 }  // namespace prodops::testing

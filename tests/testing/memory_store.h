@@ -24,6 +24,11 @@ class MemoryStore final : public state::StateStore {
   absl::StatusOr<std::string> Get(state::Family family,
                                   std::string_view key) const override;
 
+  // With expire_dedup_eagerly, drops the expired kDedup entries at once:
+  // the most eager garbage collection the contract allows.
+  void SetDedupCutoff(int64_t cutoff) override;
+  bool expire_dedup_eagerly = false;
+
   // Every key and value of one family, for assertions.
   const std::map<std::string, std::string>& Contents(state::Family family) const {
     return families_[static_cast<size_t>(family)];

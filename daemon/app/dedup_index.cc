@@ -1,0 +1,88 @@
+#include "daemon/app/dedup_index.h"
+
+#include <limits>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
+
+namespace prodops::app {
+namespace {
+
+std::string TimeValue(int64_t ms) {
+  std::string value(8, '\0');
+  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(uint64_t(ms) >> (56 - 8 * i));
+  return value;
+}
+
+// The leading big-endian int64 of a stored value; nullopt if it is shorter.
+std::optional<int64_t> ParseTime(std::string_view value) {
+  if (value.size() < 8) return std::nullopt;
+  uint64_t time = 0;
+  for (size_t i = 0; i < 8; ++i) time = (time << 8) | static_cast<uint8_t>(value[i]);
+  return static_cast<int64_t>(time);
+}
+
+// Rough heap cost of one pending id (key bytes, value, table slot).
+size_t EntryBytes(std::string_view id) { return id.size() + 48; }
+
+}  // namespace
+
+DedupIndex::DedupIndex(int64_t horizon_ms, state::StateStore* store)
+    : horizon_ms_(horizon_ms), store_(store) {}
+
+int64_t DedupIndex::Cutoff(int64_t watermark_ms) const {
+  return watermark_ms < std::numeric_limits<int64_t>::min() + horizon_ms_
+             ? std::numeric_limits<int64_t>::min()
+             : watermark_ms - horizon_ms_;
+}
+
+DedupIndex::IdTimes::value_type* DedupIndex::FindInMemory(std::string_view id) {
+  // Debian's abseil has its own string_view type for heterogeneous lookup.
+  const absl::string_view key(id.data(), id.size());
+  if (auto it = pending_.find(key); it != pending_.end()) return &*it;
+  if (auto it = collected_.find(key); it != collected_.end()) return &*it;
+  return nullptr;
+}
+
+bool DedupIndex::SeenBefore(std::string_view event_id, int64_t occurred_ms,
+                            int64_t watermark_ms) {
+  const int64_t cutoff = Cutoff(watermark_ms);
+  if (const IdTimes::value_type* entry = FindInMemory(event_id); entry != nullptr) {
+    if (entry->second >= cutoff) return true;
+    // The earlier one is forgotten: this one counts, and replaces it.
+  } else {
+    absl::StatusOr<std::string> stored = store_->Get(state::Family::kDedup, event_id);
+    if (stored.ok()) {
+      const std::optional<int64_t> first = ParseTime(*stored);
+      if (first.has_value() && *first >= cutoff) return true;
+    } else if (!absl::IsNotFound(stored.status())) {
+      // Applying the event risks counting it twice; dropping it risks
+      // losing it. A store that cannot be read fails the next write too, so
+      // the daemon reports not-ready; meanwhile, keep the event.
+      if (read_errors_++ % 1000 == 0) {
+        Log(LogLevel::kError,
+            absl::StrCat("cannot read the dedup index: ", stored.status().message()));
+      }
+    }
+  }
+  auto [it, inserted] = pending_.insert_or_assign(std::string(event_id), occurred_ms);
+  if (inserted) pending_bytes_ += EntryBytes(event_id);
+  return false;
+}
+
+void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) {
+  for (auto& [id, occurred_ms] : pending_) {
+    changes->Put(state::Family::kDedup, id, TimeValue(occurred_ms));
+    collected_.insert_or_assign(std::move(id), occurred_ms);
+  }
+  pending_.clear();
+  store_->SetDedupCutoff(Cutoff(watermark_ms));
+}
+
+void DedupIndex::Written() {
+  collected_.clear();
+  pending_bytes_ = 0;
+}
+
+}  // namespace prodops::app

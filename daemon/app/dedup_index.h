@@ -1,0 +1,66 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+#include "daemon/state/store.h"
+
+namespace prodops::app {
+
+// Remembers the event_ids of accepted events so that a producer's retry, or
+// the same event sent to another partition, is applied once.
+//
+// The rule, a pure function of the order in which events are read: an event
+// is a duplicate when an event with the same id was accepted before and
+// occurred at or after `watermark - horizon`, where the watermark is the
+// newest event time read so far. Ids older than that are forgotten: the
+// store may drop them (StateStore::SetDedupCutoff), and the rule ignores
+// them whether or not they are still there, so garbage collection never
+// changes a result.
+//
+// State: Family::kDedup, event_id -> occurred_at (big-endian int64 ms).
+// New ids wait in memory until CollectChanges hands them to the write that
+// also stores the offsets of the messages they came from.
+//
+// Single-threaded.
+class DedupIndex {
+ public:
+  DedupIndex(int64_t horizon_ms, state::StateStore* store);
+
+  // Whether `event_id` (which occurred at `occurred_ms`) was accepted
+  // before; if not, remembers it. `watermark_ms` is the newest event time
+  // read, including this event.
+  bool SeenBefore(std::string_view event_id, int64_t occurred_ms, int64_t watermark_ms);
+
+  // Puts the ids remembered since the last CollectChanges into `changes`.
+  // They stay in memory until Written(): a failed write keeps its WriteSet
+  // for the next attempt, and lookups must still see them meanwhile.
+  void CollectChanges(int64_t watermark_ms, state::WriteSet* changes);
+  // Every WriteSet collected so far is durable.
+  void Written();
+
+  // Bytes of ids held in memory.
+  size_t PendingBytes() const { return pending_bytes_; }
+  // Lookups that failed to read the store (counted, then treated as new).
+  uint64_t read_errors() const { return read_errors_; }
+
+ private:
+  int64_t Cutoff(int64_t watermark_ms) const;
+
+  const int64_t horizon_ms_;
+  state::StateStore* store_;
+  using IdTimes = absl::flat_hash_map<std::string, int64_t>;
+  // The entry for `id` in pending_ or collected_, or null.
+  IdTimes::value_type* FindInMemory(std::string_view id);
+
+  // Ids not yet collected -> occurred_at; ids collected but not yet known
+  // to be durable.
+  IdTimes pending_;
+  IdTimes collected_;
+  size_t pending_bytes_ = 0;
+  uint64_t read_errors_ = 0;
+};
+
+}  // namespace prodops::app

@@ -1,0 +1,107 @@
+// De-duplication by event_id: within the horizon a repeated id is a
+// duplicate, beyond it the id counts again, and neither a flush, a failed
+// write nor the store's garbage collection changes an answer.
+#include "daemon/app/dedup_index.h"
+
+#include "gtest/gtest.h"
+#include "tests/testing/flaky_store.h"
+
+namespace prodops::app {
+namespace {
+
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kT0 = 1'772'368'200'000;  // 2026-03-01T12:30:00Z
+
+// Writes what the index collected, as the pipeline's flush does.
+bool Flush(DedupIndex& index, state::StateStore& store, int64_t watermark_ms) {
+  state::WriteSet changes;
+  index.CollectChanges(watermark_ms, &changes);
+  if (!store.Write(changes).ok()) return false;
+  index.Written();
+  return true;
+}
+
+TEST(DedupIndexTest, ARepeatedIdWithinTheHorizonIsADuplicate) {
+  testing::MemoryStore store;
+  DedupIndex index(24 * kHour, &store);
+  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0));
+  EXPECT_TRUE(index.SeenBefore("a", kT0, kT0)) << "still in memory";
+  EXPECT_FALSE(index.SeenBefore("b", kT0, kT0));
+  ASSERT_TRUE(Flush(index, store, kT0));
+  EXPECT_EQ(store.Contents(state::Family::kDedup).size(), 2u);
+  EXPECT_EQ(index.PendingBytes(), 0u);
+  EXPECT_TRUE(index.SeenBefore("a", kT0, kT0 + 23 * kHour)) << "read from the store";
+  EXPECT_TRUE(index.SeenBefore("b", kT0 + kHour, kT0 + 24 * kHour))
+      << "the first one occurred exactly at the cutoff";
+}
+
+TEST(DedupIndexTest, AnIdOlderThanTheHorizonCountsAgain) {
+  testing::MemoryStore store;
+  DedupIndex index(24 * kHour, &store);
+  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0));
+  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0 + 24 * kHour + 1)) << "in memory, expired";
+  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0 + 24 * kHour + 1))
+      << "an event older than the horizon is never a duplicate";
+  EXPECT_FALSE(index.SeenBefore("a", kT0 + 2, kT0 + 24 * kHour + 1))
+      << "within: remembered";
+  EXPECT_TRUE(index.SeenBefore("a", kT0 + 2, kT0 + 24 * kHour + 1));
+  EXPECT_FALSE(index.SeenBefore("b", kT0, kT0));
+  ASSERT_TRUE(Flush(index, store, kT0));
+  EXPECT_FALSE(index.SeenBefore("b", kT0 + 1, kT0 + 24 * kHour + 1))
+      << "in the store, expired";
+}
+
+TEST(DedupIndexTest, AFailedWriteForgetsNothing) {
+  testing::FlakyStore store;
+  DedupIndex index(24 * kHour, &store);
+  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0));
+  store.fail = true;
+  EXPECT_FALSE(Flush(index, store, kT0));
+  EXPECT_TRUE(index.SeenBefore("a", kT0, kT0))
+      << "collected but not written: still known";
+  EXPECT_FALSE(index.SeenBefore("b", kT0, kT0));
+  EXPECT_GT(index.PendingBytes(), 0u);
+  store.fail = false;
+  // The pipeline writes the failed WriteSet again with the next one; here
+  // only the new changes go out, so "a" must come from the first attempt.
+  state::WriteSet retry;
+  index.CollectChanges(kT0, &retry);
+  ASSERT_EQ(retry.ops().size(), 1u) << "only b is new";
+  EXPECT_EQ(retry.ops()[0].key, "b");
+}
+
+// The same sequence of (id, time) gives the same answers whether the store
+// keeps expired entries or drops them as soon as allowed.
+TEST(DedupIndexTest, GarbageCollectionNeverChangesAnAnswer) {
+  std::vector<std::pair<std::string, int64_t>> events;
+  for (int i = 0; i < 400; ++i) {
+    // Time moves 15 minutes per 10 events; ids repeat after 37 and 211 steps.
+    const int64_t at = kT0 + (i / 10) * kHour / 4;
+    events.emplace_back("id" + std::to_string(i % 37 == 0 ? i - 37 : i), at);
+    if (i % 7 == 0) events.emplace_back("id" + std::to_string(std::max(0, i - 211)), at);
+  }
+  auto run = [&](bool eager) {
+    testing::MemoryStore store;
+    store.expire_dedup_eagerly = eager;
+    DedupIndex index(6 * kHour, &store);
+    std::vector<bool> answers;
+    int64_t watermark = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      watermark = std::max(watermark, events[i].second);
+      answers.push_back(index.SeenBefore(events[i].first, events[i].second, watermark));
+      if (i % 25 == 0) {
+        EXPECT_TRUE(Flush(index, store, watermark));
+      }
+    }
+    return answers;
+  };
+  const std::vector<bool> kept = run(false);
+  const std::vector<bool> dropped = run(true);
+  EXPECT_EQ(kept, dropped);
+  EXPECT_GT(std::count(kept.begin(), kept.end(), true), 10)
+      << "the scenario has duplicates";
+  EXPECT_GT(std::count(kept.begin(), kept.end(), false), 300);
+}
+
+}  // namespace
+}  // namespace prodops::app

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "tests/testing/memory_store.h"
+
+namespace prodops::testing {
+
+// A MemoryStore whose writes fail on demand, as a full or read-only disk
+// makes them fail: the next `failures` writes fail, and every write fails
+// while `fail` is set. Counts the writes that succeeded and remembers which
+// families the last one touched.
+class FlakyStore final : public state::StateStore {
+ public:
+  absl::Status Write(const state::WriteSet& changes) override {
+    if (fail || failures > 0) {
+      if (failures > 0) --failures;
+      return absl::ResourceExhaustedError("disk full");
+    }
+    ++writes;
+    last_write_families.clear();
+    for (const auto& op : changes.ops()) last_write_families.insert(op.family);
+    return inner.Write(changes);
+  }
+  absl::Status Scan(state::Family family, std::string_view prefix,
+                    const std::function<absl::Status(std::string_view, std::string_view)>&
+                        visit) const override {
+    return inner.Scan(family, prefix, visit);
+  }
+  absl::StatusOr<std::string> Get(state::Family family,
+                                  std::string_view key) const override {
+    return inner.Get(family, key);
+  }
+  void SetDedupCutoff(int64_t cutoff) override { inner.SetDedupCutoff(cutoff); }
+
+  MemoryStore inner;
+  int failures = 0;
+  bool fail = false;
+  int writes = 0;
+  std::set<state::Family> last_write_families;
+};
+
+}  // namespace prodops::testing
