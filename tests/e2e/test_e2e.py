@@ -50,6 +50,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import edge_events  # noqa: E402
 import reference  # noqa: E402
 
@@ -72,6 +73,15 @@ TOPICS = (("usage", "protobuf", "usage", "PROTOBUF", "USAGE"),
           ("releases", "json", "release", "JSON", "RELEASE"),
           ("exposures", "protobuf", "envelope", "PROTOBUF", "ENVELOPE"))
 PARTITIONS = 4
+
+# Dashboard panels the live scenario cannot fill: it has no rejected and no
+# duplicate event (assert_nothing_late_or_rejected checks that), so these
+# rates have no series. They must still parse.
+DASHBOARD_MAY_BE_EMPTY = (
+    "Events rejected per second by topic and reason",
+    "Rejected share by topic (10 min)",
+    "Duplicate events per second by topic",
+)
 # The edge events' topic (JSON envelopes, written with kcat, one key).
 EDGE_TOPIC = "edge"
 
@@ -261,6 +271,7 @@ class Scenario:
         self.topics = ["e2e-%s-%s.%s" % (RUN_ID, name, t[0]) for t in TOPICS]
         # Read by the daemon from the start; written to after the scenario.
         self.edge_topic = "e2e-%s-%s.%s" % (RUN_ID, name, EDGE_TOPIC) if edge else None
+        self.dead_letter_topic = "e2e-%s-%s.dead-letters" % (RUN_ID, name)
         self.ndjson_dir = os.path.join(self.dir, "ndjson")
         self.config = self.write_config("prodopsd.textproto", self.options)
         self.daemon = None
@@ -287,6 +298,7 @@ class Scenario:
         if self.edge_topic:
             lines.append('topic { name: "%s" format: JSON content: ENVELOPE }' % self.edge_topic)
         lines.append('state { dir: "%s" }' % os.path.join(self.dir, "state"))
+        lines.append('ingest { dead_letter_topic: "%s" }' % self.dead_letter_topic)
         lines.append('http { listen_address: "127.0.0.1:%d" }' % self.port)
         return "\n".join(lines) + "\n" + options.textproto()
 
@@ -408,7 +420,8 @@ class EndToEnd(unittest.TestCase):
             if shutil.which(tool) is None:
                 raise AssertionError(tool + " not found (scripts/setup installs prometheus)")
         cls.work = tempfile.mkdtemp(prefix="prodopsd-e2e-")
-        cls.ports = {name: free_port() for name in ("live", "crash", "restart")}
+        cls.ports = {name: free_port()
+                     for name in ("live", "crash", "restart", "deadletters")}
         cls.prometheus_port = free_port()
         cls.start_prometheus()
         # Every scenario starts ~45 min ago: all windows cover all its events.
@@ -429,8 +442,13 @@ class EndToEnd(unittest.TestCase):
     def start_prometheus(cls):
         config = os.path.join(cls.work, "prometheus.yml")
         with open(config, "w") as f:
+            # The shipped rules, as deployments load them: the dashboards'
+            # queries read the recorded series.
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                    "  evaluation_interval: 1s\nscrape_configs:\n"
+                    "  evaluation_interval: 1s\nrule_files:\n"
+                    + "".join("  - %s\n" % os.path.join(REPO, "deploy", "prometheus", name)
+                              for name in ("recording.yml", "alerts.yml"))
+                    + "scrape_configs:\n"
                     "  - job_name: prodopsd\n    static_configs:\n")
             for name, port in cls.ports.items():
                 f.write("      - targets: ['127.0.0.1:%d']\n        labels: {scenario: %s}\n"
@@ -710,6 +728,69 @@ class EndToEnd(unittest.TestCase):
             % (time.monotonic() - short_started))
         self.assertEqual(sorted(set(reference.METRIC_KINDS) - covered), [],
                          "signals never checked with a non-zero value")
+        self.check_dashboard_queries()
+
+    def check_dashboard_queries(self):
+        """Every Grafana panel and variable query parses and returns data
+        from this Prometheus (the shipped recording rules evaluate once a
+        minute: wait for a first evaluation)."""
+        def run():
+            return subprocess.run(
+                [sys.executable, os.path.join(REPO, "tests", "deploy", "check_dashboards.py"),
+                 "queries", "--prometheus", "http://127.0.0.1:%d" % self.prometheus_port]
+                + [arg for key in DASHBOARD_MAY_BE_EMPTY for arg in ("--may-be-empty", key)],
+                capture_output=True, text=True, timeout=120)
+        result = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            result = run()
+            if result.returncode == 0:
+                break
+            time.sleep(10)
+        log("dashboards: " + result.stdout.strip().replace("\n", "\n  "))
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    def test_rejected_messages_reach_the_dead_letter_topic_unchanged(self):
+        s = self.new_scenario("deadletters")
+        summary = s.finish_loadgen(s.loadgen(2000, self.start_ms), 120)
+        produced = summary["events"]
+        usage_topic = s.topics[0]  # protobuf
+        tickets_topic = s.topics[1]  # JSON
+        bad = [(tickets_topic, "k1", '{"ticket": not json'),
+               (tickets_topic, "k2", '{"eventId":"t-x","occurredAt":"2999-01-01T00:00:00Z",'
+                                     '"ticketId":"T","kind":"CREATED"}'),
+               (usage_topic, "k3", "\u00ff\u00fe garbage")]
+        for topic, key, payload in bad:
+            result = subprocess.run(["kcat", "-P", "-b", bootstrap(), "-t", topic, "-k", key],
+                                    input=payload, capture_output=True, text=True, timeout=60)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        s.start_daemon()
+        poll("the daemon to count the bad messages", lambda: sum(only(
+            parse_exposition(s.metrics()), "prodops_events_rejected_total").values()) == len(bad),
+            120)
+        poll("the daemon to catch up", lambda: s.caught_up(produced), 120)
+
+        def letters():
+            result = subprocess.run(
+                ["kcat", "-C", "-b", bootstrap(), "-t", s.dead_letter_topic, "-o", "beginning",
+                 "-e", "-q", "-J"], capture_output=True, text=True, timeout=60)
+            return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        poll("the dead letters", lambda: len(letters()) >= len(bad), 60)
+        got = letters()
+        self.assertEqual(len(got), len(bad), got)
+        by_key = {m["key"]: m for m in got}
+        for topic, key, payload in bad:
+            message = by_key[key]
+            self.assertEqual(message["payload"], payload)
+            headers = dict(zip(message["headers"][::2], message["headers"][1::2]))
+            self.assertEqual(headers["prodops.source.topic"], topic)
+            self.assertIn("prodops.source.partition", headers)
+            self.assertIn("prodops.source.offset", headers)
+        reasons = sorted(dict(zip(m["headers"][::2], m["headers"][1::2]))["prodops.reject.reason"]
+                         for m in got)
+        self.assertEqual(reasons, ["malformed", "malformed", "out_of_tolerance"])
+        log("dead letters: %d of %d messages rejected, all in %s with their headers"
+            % (len(got), produced + len(bad), s.dead_letter_topic))
 
     def test_sigkill_three_times_while_consuming_counts_exactly_once(self):
         s = self.new_scenario("crash", options=SIMULATOR_OPTIONS)

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "daemon/ingest/mock_cluster.h"
 #include "daemon/ingest/producer.h"
@@ -431,6 +432,47 @@ TEST_F(DaemonIntegrationTest, FullDiskMakesItNotReadyAndLosesNothingWhenSpaceRet
   daemon = StartDaemon();
   ProduceMix(1000, 1200, &expected);
   ExpectExactly(WaitForCounts(expected), expected);
+}
+
+// Kafka security settings pass through to librdkafka; their values never
+// appear in the log, in /metrics or in /api/v1/signals, not even when
+// librdkafka refuses one.
+TEST_F(DaemonIntegrationTest, SecretsNeverReachTheLogOrTheEndpoints) {
+  constexpr char kSecret[] = "s3cr3t-Pa55w0rd";
+  // The test's config with `properties` added to its kafka block.
+  const auto with_properties = [&](const std::string& properties) {
+    return absl::StrReplaceAll(Config(dir_.File("state")),
+                               {{"group_id: \"it\"\n", "group_id: \"it\"\n" + properties}});
+  };
+  // The mock cluster speaks no SASL: the daemon runs, not ready, and logs
+  // the authentication trouble.
+  testing::WriteFile(
+      config_path_,
+      with_properties(absl::StrCat(
+          "  properties { key: \"security.protocol\" value: \"SASL_PLAINTEXT\" }\n"
+          "  properties { key: \"sasl.mechanisms\" value: \"PLAIN\" }\n"
+          "  properties { key: \"sasl.username\" value: \"prodopsd\" }\n"
+          "  properties { key: \"sasl.password\" value: \"",
+          kSecret, "\" }\n")));
+  auto daemon = StartDaemon();
+  EXPECT_EQ(WaitForReadyz(port_, 503), 503);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const std::string log = testing::ReadFile(dir_.File("daemon.log"));
+  EXPECT_NE(log.find("kafka:"), std::string::npos) << "librdkafka's trouble is logged:\n" << log;
+  EXPECT_EQ(log.find(kSecret), std::string::npos) << log;
+  EXPECT_EQ(HttpGet(port_, "/metrics").body.find(kSecret), std::string::npos);
+  EXPECT_EQ(HttpGet(port_, "/api/v1/signals").body.find(kSecret), std::string::npos);
+  daemon->Kill(SIGTERM);
+  daemon->Wait(30'000);
+
+  // A value librdkafka refuses: the error names the property only.
+  testing::WriteFile(config_path_,
+                     with_properties(absl::StrCat(
+                         "  properties { key: \"security.protocol\" value: \"", kSecret, "\" }\n")));
+  std::string out, err;
+  EXPECT_EQ(testing::RunDaemonCommand({"--config", config_path_}, &out, &err), 1);
+  EXPECT_NE(err.find("security.protocol"), std::string::npos) << err;
+  EXPECT_EQ(err.find(kSecret), std::string::npos) << err;
 }
 
 TEST_F(DaemonIntegrationTest, StateDirectoryThatCannotBeOpenedStopsTheStart) {
