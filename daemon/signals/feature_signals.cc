@@ -29,7 +29,14 @@ const std::string kQuestionLabel = "question";
 std::vector<std::string_view> TicketFeatureLabels(const TicketEvent& ticket,
                                                   LabelBudget* budget) {
   std::vector<std::string_view> labels;
-  for (const std::string& feature : ticket.features()) {
+  for (int i = 0; i < ticket.features_size(); ++i) {
+    const std::string& feature = ticket.features(i);
+    // A feature named twice is one feature: admitted (and its overflow
+    // counted) once.
+    if (std::find(ticket.features().begin(), ticket.features().begin() + i, feature) !=
+        ticket.features().begin() + i) {
+      continue;
+    }
     const std::string_view label = budget->Admit(BudgetedLabel::kFeature, feature);
     if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
   }

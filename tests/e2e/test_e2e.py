@@ -37,6 +37,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -421,7 +422,7 @@ class EndToEnd(unittest.TestCase):
                 raise AssertionError(tool + " not found (scripts/setup installs prometheus)")
         cls.work = tempfile.mkdtemp(prefix="prodopsd-e2e-")
         cls.ports = {name: free_port()
-                     for name in ("live", "crash", "restart", "deadletters")}
+                     for name in ("live", "crash", "restart", "deadletters", "spike")}
         cls.prometheus_port = free_port()
         cls.start_prometheus()
         # Every scenario starts ~45 min ago: all windows cover all its events.
@@ -443,11 +444,17 @@ class EndToEnd(unittest.TestCase):
         config = os.path.join(cls.work, "prometheus.yml")
         with open(config, "w") as f:
             # The shipped rules, as deployments load them: the dashboards'
-            # queries read the recorded series.
+            # queries read the recorded series. The alerts' `for:` durations
+            # (minutes) are cut to 5 s, so that a test sees them fire.
+            with open(os.path.join(REPO, "deploy", "prometheus", "alerts.yml")) as shipped:
+                alerts = re.sub(r"(?m)^(\s+for:) \S+$", r"\1 5s", shipped.read())
+            fast_alerts = os.path.join(cls.work, "alerts.yml")
+            with open(fast_alerts, "w") as out:
+                out.write(alerts)
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                     "  evaluation_interval: 1s\nrule_files:\n"
-                    + "".join("  - %s\n" % os.path.join(REPO, "deploy", "prometheus", name)
-                              for name in ("recording.yml", "alerts.yml"))
+                    "  - %s\n  - %s\n" % (
+                        os.path.join(REPO, "deploy", "prometheus", "recording.yml"), fast_alerts)
                     + "scrape_configs:\n"
                     "  - job_name: prodopsd\n    static_configs:\n")
             for name, port in cls.ports.items():
@@ -791,6 +798,50 @@ class EndToEnd(unittest.TestCase):
         self.assertEqual(reasons, ["malformed", "malformed", "out_of_tolerance"])
         log("dead letters: %d of %d messages rejected, all in %s with their headers"
             % (len(got), produced + len(bad), s.dead_letter_topic))
+
+    def test_release_then_incident_burst_fires_firefighting_spike(self):
+        """A week of quiet reactive tickets for team "fire", a DEPLOY of its
+        feature, then a burst of incidents in the last complete UTC hour: the
+        daemon's spike score jumps and the shipped FirefightingSpike alert
+        fires in the real Prometheus."""
+        s = self.new_scenario("spike")
+        hour_ms = reference.bucket_start(int(time.time() * 1000), reference.HOUR_MS)
+        last_hour = hour_ms - reference.HOUR_MS
+
+        def at(ms):
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + "Z"
+
+        def incident(i, ms):
+            return json.dumps({"eventId": "spike-%d" % i, "occurredAt": at(ms),
+                               "ticketId": "F-%d" % i, "kind": "CREATED", "status": "NEW",
+                               "type": "INCIDENT", "priority": "HIGH", "team": "fire",
+                               "features": ["checkout"]})
+        tickets = []
+        # The baseline: one incident in every third hour of the week before.
+        for h in range(2, 168, 3):
+            tickets.append(incident(len(tickets), last_hour - h * reference.HOUR_MS + 600_000))
+        release = json.dumps({"eventId": "spike-r", "occurredAt": at(last_hour + 60_000),
+                              "release": "fire-1", "kind": "DEPLOY", "team": "fire",
+                              "features": ["checkout"]})
+        for i in range(12):  # the burst, after the release
+            tickets.append(incident(len(tickets), last_hour + 300_000 + i * 120_000))
+        for topic, lines in ((s.topics[2], [release]), (s.topics[1], tickets)):
+            result = subprocess.run(["kcat", "-P", "-b", bootstrap(), "-t", topic, "-k", "fire"],
+                                    input="\n".join(lines) + "\n", capture_output=True,
+                                    text=True, timeout=60)
+            self.assertEqual(result.returncode, 0, result.stderr)
+        s.start_daemon()
+        poll("the daemon to read the tickets", lambda: s.ingested() == len(tickets) + 1, 120)
+        values = parse_exposition(s.metrics())
+        score = values.get('prodops_firefighting_spike_score{team="fire"}')
+        self.assertIsNotNone(score, "no spike score for team fire")
+        self.assertEqual(values.get('prodops_firefighting_spike{team="fire"}'), 1, score)
+
+        def firing():
+            return self.prom_query('ALERTS{alertname="FirefightingSpike",team="fire",'
+                                   'alertstate="firing"}')
+        poll("FirefightingSpike to fire in Prometheus", lambda: len(firing()) == 1, 90)
+        log("spike: score %.1f for team fire; FirefightingSpike firing in Prometheus" % score)
 
     def test_sigkill_three_times_while_consuming_counts_exactly_once(self):
         s = self.new_scenario("crash", options=SIMULATOR_OPTIONS)

@@ -3,6 +3,9 @@
 #include "daemon/export/http_server.h"
 
 #include <cstdlib>
+#include <vector>
+#include <thread>
+#include <atomic>
 #include <limits>
 #include <map>
 #include <memory>
@@ -174,6 +177,49 @@ TEST_F(HttpServerTest, ServesTheLatestPublishedSnapshot) {
   EXPECT_EQ(testing::HttpGet(server_->port(), "/api/v1/signals").body,
             "{\"as_of\":\"2026-03-01T12:00:01.500Z\",\"as_of_ms\":1772366401500,"
             "\"signals\":[]}\n");
+}
+
+// The pipeline thread publishes snapshots and flips readiness while HTTP
+// worker threads serve them: every response is one whole snapshot (run
+// under ThreadSanitizer by ./scripts/test).
+TEST_F(HttpServerTest, ConcurrentPublishesAndRequestsSeeWholeSnapshots) {
+  std::atomic<bool> stop{false};
+  std::thread publisher([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      auto next = std::make_shared<Snapshot>();
+      next->as_of_ms = 1'772'366'400'000 + i;
+      prometheus::MetricFamily family =
+          MakeFamily("prodops_events_ingested_total", "Events.", MetricType::Counter);
+      AddSample(&family, {"topic"}, {"t"}, i);
+      AddSample(&family, {"topic"}, {"u"}, i);
+      next->families.push_back(std::move(family));
+      board_.Publish(next);
+      board_.SetReady(i % 2 == 0, "flipping");
+    }
+  });
+  std::vector<std::thread> readers;
+  std::atomic<int> whole{0};
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      for (int i = 0; i < 30; ++i) {
+        const std::string body = testing::HttpGet(server_->port(), "/metrics").body;
+        // Both series of one snapshot carry the same value.
+        const size_t t = body.find("{topic=\"t\"} ");
+        const size_t u = body.find("{topic=\"u\"} ");
+        if (t == std::string::npos || u == std::string::npos) continue;
+        const std::string tv = body.substr(t + 12, body.find('\n', t) - t - 12);
+        const std::string uv = body.substr(u + 12, body.find('\n', u) - u - 12);
+        EXPECT_EQ(tv, uv);
+        ++whole;
+        HttpRequest(server_->port(), "GET", "/readyz");
+        HttpRequest(server_->port(), "GET", "/api/v1/signals");
+      }
+    });
+  }
+  for (std::thread& reader : readers) reader.join();
+  stop = true;
+  publisher.join();
+  EXPECT_GT(whole.load(), 0);
 }
 
 TEST(HttpServerStartTest, ABusyPortIsAnErrorNamingTheAddress) {

@@ -9,10 +9,14 @@ daemon):
                the exposition keeps to the label budgets, overflow is
                counted, and peak RSS stays bounded (printed, and checked
                against a bound).
+  retention    35 days of event time replayed in 5-day parts into one state
+               directory: once the longest window (7 d) and the
+               de-duplication horizon (1 d) are full, its size stays flat.
 
-Usage: test_hostile.py PRODOPSD [labels|cardinality]
+Usage: test_hostile.py PRODOPSD [labels|cardinality|retention]
 """
 
+import datetime
 import json
 import os
 import resource
@@ -43,10 +47,10 @@ def ticket(i, team):
                        "kind": "CREATED", "status": "NEW", "type": "BUG", "team": team}}
 
 
-def replay(work, lines):
+def replay(work, lines, name="events.ndjson"):
     """Runs prodopsd replay over `lines` (bytes, one message each); returns
     (exit code, stdout, stderr, peak RSS of the child in MiB)."""
-    events = os.path.join(work, "events.ndjson")
+    events = os.path.join(work, name)
     with open(events, "wb") as f:
         for line in lines:
             f.write(line + b"\n")
@@ -57,6 +61,7 @@ def replay(work, lines):
     result = subprocess.run([PRODOPSD, "replay", "--config", config, "--input", events,
                              "--state-dir", os.path.join(work, "state")],
                             capture_output=True, timeout=600)
+    os.remove(events)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return (result.returncode, result.stdout.decode("utf-8"), result.stderr.decode(),
             max(peak, before) / 1024.0)
@@ -132,6 +137,45 @@ class Hostile(unittest.TestCase):
         self.assertLess(rss_mib, RSS_BOUND_MIB)
         code, report = promtool_check(out)
         self.assertEqual((code, report), (0, ""))
+
+
+    def test_retention(self):
+        def rfc3339(t):
+            return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+
+        day_s = 86400
+        start_s = 1_767_225_600  # 2026-01-01T00:00:00Z
+        step_s = 4  # an event every 4 s of event time: 21,600 a day
+        per_part = 5 * day_s // step_s
+        sizes = []
+        for part in range(7):
+            lines = []
+            for i in range(part * per_part, (part + 1) * per_part):
+                t = start_s + i * step_s
+                if i % 10:
+                    event = usage(i, "f%d" % (i % 40), "user-%d" % (i % 3000))
+                    event["usage"]["occurredAt"] = rfc3339(t)
+                    lines.append(json.dumps(event).encode())
+                    continue
+                # Every tenth a ticket, solved a minute later.
+                for kind, status, at in (("CREATED", "NEW", t), ("STATUS_CHANGED", "SOLVED", t + 60)):
+                    lines.append(json.dumps({"ticket": {
+                        "eventId": "t%d-%s" % (i, kind), "occurredAt": rfc3339(at),
+                        "ticketId": "T%d" % i, "kind": kind, "status": status, "type": "BUG",
+                        "team": "team-%d" % (i % 7), "features": ["f%d" % (i % 40)]}}).encode())
+            code, out, err, _ = replay(self.work, lines)
+            self.assertEqual(code, 0, err[-2000:])
+            size = sum(os.path.getsize(os.path.join(root, name))
+                       for root, _, names in os.walk(os.path.join(self.work, "state"))
+                       for name in names)
+            sizes.append(size)
+            print("retention: after day %d (%d events in this part), state directory %.1f MiB"
+                  % ((part + 1) * 5, len(lines), size / 2**20), flush=True)
+        # From day 10 the 7-day window and the 1-day dedup horizon are full:
+        # the size must not grow with the days replayed.
+        steady = sizes[1:]
+        self.assertLess(max(steady), 1.5 * min(steady), sizes)
 
 
 if __name__ == "__main__":

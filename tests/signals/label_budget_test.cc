@@ -94,6 +94,19 @@ TEST(LabelBudgetTest, TicketsCreatedGoThroughTheTeamBudgetAndOverflowCountsOnceP
   EXPECT_EQ(samples.at(R"(prodops_label_overflow_total{label="team"})"), 2);
 }
 
+TEST(LabelBudgetTest, AFeatureNamedTwiceInOneTicketOverflowsOnce) {
+  SignalsOptions options;
+  options.label_budgets.feature = 1;
+  SignalsHarness harness(options);
+  harness.Apply(absl::StrCat(R"pb(ticket { event_id: "t1" occurred_at { seconds: )pb",
+                             testing::kNoonS,
+                             R"pb( } ticket_id: "T1" kind: CREATED features: "search" })pb"));
+  harness.Apply(absl::StrCat(
+      R"pb(ticket { event_id: "t2" occurred_at { seconds: )pb", testing::kNoonS + 1,
+      R"pb( } ticket_id: "T2" kind: CREATED features: "billing" features: "billing" })pb"));
+  EXPECT_EQ(harness.Expose().at(R"(prodops_label_overflow_total{label="feature"})"), 1);
+}
+
 class LabelBudgetUnitTest : public ::testing::Test {
  protected:
   window::Aggregates aggregates_{testing::DefaultWindows()};
