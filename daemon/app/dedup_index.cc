@@ -1,7 +1,9 @@
 #include "daemon/app/dedup_index.h"
 
+#include <algorithm>
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
@@ -72,10 +74,18 @@ bool DedupIndex::SeenBefore(std::string_view event_id, int64_t occurred_ms,
 }
 
 void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) {
-  for (auto& [id, occurred_ms] : pending_) {
-    changes->Put(state::Family::kDedup, id, TimeValue(occurred_ms));
-    collected_.insert_or_assign(std::move(id), occurred_ms);
+  // In key order: RocksDB inserts a batch into its memtable in batch order,
+  // and a skip list takes sorted keys several times faster than random ones
+  // (each insert starts where the previous one ended).
+  std::vector<IdTimes::value_type*> sorted;
+  sorted.reserve(pending_.size());
+  for (auto& entry : pending_) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const auto* entry : sorted) {
+    changes->Put(state::Family::kDedup, entry->first, TimeValue(entry->second));
   }
+  for (auto& [id, occurred_ms] : pending_) collected_.insert_or_assign(id, occurred_ms);
   pending_.clear();
   store_->SetDedupCutoff(Cutoff(watermark_ms));
 }

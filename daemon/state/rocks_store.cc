@@ -335,6 +335,10 @@ absl::StatusOr<std::unique_ptr<RocksStore>> RocksStore::Open(
     descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions(db_options));
     if (name == FamilyName(Family::kDedup)) {
       descriptors.back().options.compaction_filter = &impl->dedup_filter;
+      // Most lookups are for new ids: a bloom filter over the memtable
+      // answers them without walking its skip list.
+      descriptors.back().options.memtable_whole_key_filtering = true;
+      descriptors.back().options.memtable_prefix_bloom_size_ratio = 0.1;
     }
   }
 
