@@ -173,6 +173,14 @@ rocksdb::Options MakeOptions(const RocksStoreOptions& store_options) {
   // Point lookups (dedup, counters, tickets) mostly hit one SST per level;
   // 10 bits/key is ~1% false positives.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  // Filters and indexes in 4 KiB partitions: the dedup family's point
+  // lookups (one per event) must find their filter in the cache, and the
+  // filter of an SST with millions of ids, as one block, is larger than a
+  // cache shard and would be read from the file and checksummed again on
+  // every lookup.
+  table.partition_filters = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.metadata_block_size = 4096;
   // Index and filter blocks count against the budget rather than living
   // unbounded on the heap; L0's are pinned because every read consults them.
   table.cache_index_and_filter_blocks = true;
