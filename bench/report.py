@@ -26,7 +26,7 @@ def sh(*args):
         return ""
 
 
-def machine(root):
+def machine(runs):
     model = ""
     for line in sh("lscpu").splitlines():
         if line.startswith("Model name:"):
@@ -40,8 +40,11 @@ def machine(root):
     if os.path.exists("/etc/debian_version"):
         with open("/etc/debian_version") as f:
             debian = f.read().strip()
-    commit = sh("git", "-C", root, "rev-parse", "--short", "HEAD")
-    dirty = sh("git", "-C", root, "status", "--porcelain", "--untracked-files=no")
+    # As recorded when run.sh built the binaries.
+    commit = "unknown commit"
+    if os.path.exists(os.path.join(runs, "commit.txt")):
+        with open(os.path.join(runs, "commit.txt")) as f:
+            commit = f.read().strip()
     java = sh("java", "-version") or subprocess.run(
         ["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
 
@@ -54,7 +57,7 @@ def machine(root):
         "ram_gib": mem_kib / 1024 / 1024,
         "kernel": platform.release(),
         "debian": debian,
-        "commit": commit + (" with uncommitted changes" if dirty else ""),
+        "commit": commit,
         "java": java,
         "librdkafka": pkg("librdkafka1"),
         "rocksdb": pkg("librocksdb7.8"),
@@ -137,7 +140,6 @@ def main():
     p.add_argument("--partitions", type=int, required=True)
     p.add_argument("--guarantees", required=True)
     p.add_argument("--kstreams-heap", required=True)
-    p.add_argument("--root", required=True)
     a = p.parse_args()
 
     with open(os.path.join(a.runs, "loadgen.json")) as f:
@@ -158,7 +160,7 @@ def main():
         if runs:
             results[name] = runs
 
-    m = machine(a.root)
+    m = machine(a.runs)
     out = []
     w = out.append
     w("# prodopsd benchmark\n")

@@ -3,8 +3,8 @@
 #
 #   bench/run.sh [--events N] [--users N] [--repeat N] [--events-per-second R]
 #                [--only LIST] [--kstreams-guarantees LIST] [--kstreams-heap SIZE]
-#                [--no-micro] [--build-dir DIR] [--work-dir DIR] [--out FILE]
-#                [--keep]
+#                [--no-micro] [--build-dir DIR] [--skip-build] [--work-dir DIR]
+#                [--out FILE] [--keep]
 #
 # Starts a real Apache Kafka broker (tests/e2e/kafka.sh, in its own
 # directory), creates the four event topics with 4 partitions each, loads
@@ -20,7 +20,9 @@
 #
 # Defaults: 5,000,000 events, 100,000 users, 3 repetitions, 1000 events per
 # second of event time, every measurement, build dir build-bench, work dir
-# /tmp/prodopsd-bench. --keep leaves the broker running and the data in place.
+# /tmp/prodopsd-bench. --skip-build reuses the binaries of an earlier run in
+# --build-dir (and the commit recorded for them). --keep leaves the broker
+# running and the data in place.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,6 +36,7 @@ only="raw,prodopsd,kstreams,replay"
 guarantees="exactly_once_v2,at_least_once"
 kstreams_heap="1g"
 micro=1
+skip_build=0
 build_dir="$root/build-bench"
 work="/tmp/prodopsd-bench"
 out=""
@@ -42,7 +45,7 @@ timeout_s=3600
 
 die() { echo "bench: $*" >&2; exit 1; }
 log() { echo "bench: $*" >&2; }
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 
 positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 wants a positive integer, got \"$2\""; }
 
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
     --kstreams-heap) kstreams_heap="${2:?--kstreams-heap needs a size}"; shift 2 ;;
     --no-micro) micro=0; shift ;;
     --build-dir) build_dir="$(realpath -m "${2:?}")"; shift 2 ;;
+    --skip-build) skip_build=1; shift ;;
     --work-dir) work="$(realpath -m "${2:?}")"; shift 2 ;;
     --out) out="$(realpath -m "${2:?}")"; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -96,23 +100,36 @@ cleanup() {
 }
 
 # --- build ------------------------------------------------------------------
-log "building in $build_dir"
-"$root/scripts/build" RelWithDebInfo "$build_dir" prodopsd prodops-loadgen \
-  prodops-raw-consumer hot_path_bench >/dev/null
 peer_build="$build_dir/kstreams-peer"
-log "building the Kafka Streams peer in $peer_build"
-if ! mvn -B -q -f "$here/peers/kstreams/pom.xml" -Dbuild.dir="$peer_build" package \
-    >"$build_dir/kstreams-peer.mvn.log" 2>&1; then
-  tail -n 30 "$build_dir/kstreams-peer.mvn.log" >&2
-  die "building the Kafka Streams peer failed (log $build_dir/kstreams-peer.mvn.log)"
-fi
 peer_cp="$peer_build/classes:$peer_build/lib/*"
+if [ "$skip_build" = 0 ]; then
+  log "building in $build_dir"
+  "$root/scripts/build" RelWithDebInfo "$build_dir" prodopsd prodops-loadgen \
+    prodops-raw-consumer hot_path_bench >/dev/null
+  log "building the Kafka Streams peer in $peer_build"
+  if ! mvn -B -q -f "$here/peers/kstreams/pom.xml" -Dbuild.dir="$peer_build" package \
+      >"$build_dir/kstreams-peer.mvn.log" 2>&1; then
+    tail -n 30 "$build_dir/kstreams-peer.mvn.log" >&2
+    die "building the Kafka Streams peer failed (log $build_dir/kstreams-peer.mvn.log)"
+  fi
+  # What was built, for the report: the commit, and whether the tree differed.
+  {
+    git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown
+    [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
+      echo "with uncommitted changes"
+  } | paste -sd' ' >"$build_dir/bench-build.txt"
+fi
+for f in prodopsd prodops-loadgen prodops-raw-consumer hot_path_bench bench-build.txt \
+    kstreams-peer/classes; do
+  [ -e "$build_dir/$f" ] || die "$build_dir/$f is missing: run without --skip-build"
+done
 
 # --- broker and data ----------------------------------------------------------
 mkdir -p "$work"
 rm -rf "$work/runs" "$work/state" "$work/ndjson"
 mkdir -p "$work/runs" "$work/state"
 trap cleanup EXIT
+cp "$build_dir/bench-build.txt" "$work/runs/commit.txt"
 "$kafka_sh" clean >/dev/null 2>&1 || true
 "$kafka_sh" start >/dev/null
 bootstrap="$("$kafka_sh" env | sed -n 's/^PRODOPS_KAFKA_BOOTSTRAP=//p')"
@@ -135,17 +152,22 @@ log "loaded in $(python3 -c "print(round($EPOCHREALTIME - $load_started, 1))") s
 
 # --- measurements --------------------------------------------------------------
 # measure NAME REP CMD...: runs CMD under /usr/bin/time -v, stdout to
-# runs/NAME-REP.out, stderr to .log, rusage to .time, wall clock to .wall.
+# runs/NAME-REP.out, stderr to .log, rusage to .time, wall clock to .wall,
+# the 1-minute load average before and after to .load (the machine may be
+# shared: the report shows it beside each run).
 measure() {
   local name="$1" rep="$2"
   shift 2
   local base="$work/runs/$name-$rep"
+  local load_before
+  load_before="$(cut -d' ' -f1 /proc/loadavg)"
   local started=$EPOCHREALTIME
   if ! timeout "$timeout_s" /usr/bin/time -v -o "$base.time" "$@" >"$base.out" 2>"$base.log"; then
     tail -n 30 "$base.log" >&2
     die "$name (run $rep) failed; log $base.log"
   fi
   echo "$started $EPOCHREALTIME" >"$base.wall"
+  echo "$load_before $(cut -d' ' -f1 /proc/loadavg)" >"$base.load"
 }
 
 # state_size NAME REP DIR: the bytes under DIR, then removes it.
@@ -224,6 +246,6 @@ fi
 # --- report ----------------------------------------------------------------------
 python3 "$here/report.py" --runs "$work/runs" --events "$events" --users "$users" \
   --repeat "$repeat" --events-per-second "$events_per_second" --partitions "$partitions" \
-  --guarantees "$guarantees" --kstreams-heap "$kstreams_heap" --root "$root" >"$out"
+  --guarantees "$guarantees" --kstreams-heap "$kstreams_heap" >"$out"
 cat "$out"
 log "report written to $out"
