@@ -6,23 +6,22 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/common/big_endian.h"
 #include "daemon/common/log.h"
 
 namespace prodops::app {
 namespace {
 
 std::string TimeValue(int64_t ms) {
-  std::string value(8, '\0');
-  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(uint64_t(ms) >> (56 - 8 * i));
+  std::string value;
+  PutFixedBigEndian(static_cast<uint64_t>(ms), 8, &value);
   return value;
 }
 
 // The leading big-endian int64 of a stored value; nullopt if it is shorter.
 std::optional<int64_t> ParseTime(std::string_view value) {
   if (value.size() < 8) return std::nullopt;
-  uint64_t time = 0;
-  for (size_t i = 0; i < 8; ++i) time = (time << 8) | static_cast<uint8_t>(value[i]);
-  return static_cast<int64_t>(time);
+  return static_cast<int64_t>(DecodeFixedBigEndian(value, 8));
 }
 
 // Rough heap cost of one pending id (key bytes, value, table slot).

@@ -4,6 +4,7 @@
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
+#include "daemon/common/big_endian.h"
 #include "daemon/common/log.h"
 #include "daemon/signals/catalog.h"
 
@@ -15,14 +16,13 @@ namespace {
 std::string OffsetKey(const ingest::TopicPartition& tp) {
   std::string key = tp.topic;
   key.push_back('\0');
-  const uint32_t p = static_cast<uint32_t>(tp.partition);
-  for (int shift = 24; shift >= 0; shift -= 8) key.push_back(static_cast<char>(p >> shift));
+  PutFixedBigEndian(static_cast<uint32_t>(tp.partition), 4, &key);
   return key;
 }
 
 std::string OffsetValue(int64_t offset) {
-  std::string value(8, '\0');
-  for (int i = 0; i < 8; ++i) value[i] = static_cast<char>(uint64_t(offset) >> (56 - 8 * i));
+  std::string value;
+  PutFixedBigEndian(static_cast<uint64_t>(offset), 8, &value);
   return value;
 }
 
@@ -33,12 +33,8 @@ absl::Status ParseOffsetEntry(std::string_view key, std::string_view value,
     return absl::DataLossError("malformed entry in the offsets column family");
   }
   tp->topic = std::string(key.substr(0, nul));
-  uint32_t p = 0;
-  for (size_t i = nul + 1; i < key.size(); ++i) p = (p << 8) | uint8_t(key[i]);
-  tp->partition = static_cast<int32_t>(p);
-  uint64_t o = 0;
-  for (char c : value) o = (o << 8) | uint8_t(c);
-  *offset = static_cast<int64_t>(o);
+  tp->partition = static_cast<int32_t>(DecodeFixedBigEndian(key.substr(nul + 1), 4));
+  *offset = static_cast<int64_t>(DecodeFixedBigEndian(value, 8));
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "daemon/common/big_endian.h"
 #include "daemon/common/log.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/compaction_filter.h"
@@ -104,9 +105,9 @@ class DedupExpiryFilter final : public rocksdb::CompactionFilter {
   bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*,
               bool*) const override {
     if (value.size() < 8) return false;  // not ours to judge
-    uint64_t time = 0;
-    for (size_t i = 0; i < 8; ++i) time = (time << 8) | static_cast<uint8_t>(value[i]);
-    return static_cast<int64_t>(time) < cutoff_.load(std::memory_order_relaxed);
+    const auto time = static_cast<int64_t>(
+        DecodeFixedBigEndian(std::string_view(value.data(), value.size()), 8));
+    return time < cutoff_.load(std::memory_order_relaxed);
   }
   const char* Name() const override { return "prodops.DedupExpiryFilter"; }
 

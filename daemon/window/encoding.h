@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "daemon/common/big_endian.h"
+
 namespace prodops::window::internal {
 
 inline void PutVarint64(uint64_t value, std::string* out) {
@@ -50,18 +52,7 @@ inline uint64_t DecodeFixed64LittleEndian(std::string_view in) {
   return value;
 }
 
-// Big-endian so that the byte order of keys is the numeric order.
-inline void PutFixedBigEndian(uint64_t value, int bytes, std::string* out) {
-  for (int shift = 8 * (bytes - 1); shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>(value >> shift));
-  }
-}
-
-// `in` must hold at least `bytes` bytes.
-inline uint64_t DecodeFixedBigEndian(std::string_view in, int bytes) {
-  uint64_t value = 0;
-  for (int i = 0; i < bytes; ++i) value = (value << 8) | static_cast<uint8_t>(in[i]);
-  return value;
-}
+using ::prodops::DecodeFixedBigEndian;
+using ::prodops::PutFixedBigEndian;
 
 }  // namespace prodops::window::internal

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "daemon/common/big_endian.h"
+
 namespace prodops::testing {
 
 absl::Status MemoryStore::Write(const state::WriteSet& changes) {
@@ -54,10 +56,7 @@ void MemoryStore::SetDedupCutoff(int64_t cutoff) {
   std::map<std::string, std::string>& keys = families_[static_cast<size_t>(state::Family::kDedup)];
   std::erase_if(keys, [cutoff](const auto& entry) {
     const std::string& value = entry.second;
-    if (value.size() < 8) return false;
-    uint64_t time = 0;
-    for (size_t i = 0; i < 8; ++i) time = (time << 8) | static_cast<uint8_t>(value[i]);
-    return static_cast<int64_t>(time) < cutoff;
+    return value.size() >= 8 && static_cast<int64_t>(DecodeFixedBigEndian(value, 8)) < cutoff;
   });
 }
 
