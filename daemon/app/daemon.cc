@@ -92,6 +92,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
     if (!simulator.ok()) return simulator.status();
     daemon->simulator_ = *std::move(simulator);
   }
+  daemon->pipeline_->WaitForAssignment();
   absl::StatusOr<std::unique_ptr<ingest::KafkaConsumer>> consumer =
       ingest::KafkaConsumer::Create(ToConsumerOptions(config, bootstrap), daemon.get());
   if (!consumer.ok()) return consumer.status();
@@ -112,6 +113,7 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
   };
   while (!stop.load(std::memory_order_relaxed)) {
     consumer_->Poll(kPollTimeoutMs, kMaxBatch, process);
+    ReportEndOffsets();
     if (options.exit_when_caught_up && CaughtUp()) {
       Log(LogLevel::kInfo,
           absl::StrCat("caught up after ", summary.messages, " messages"));
@@ -136,14 +138,21 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
   return summary;
 }
 
+void Daemon::ReportEndOffsets() {
+  for (const ingest::TopicPartition& tp : consumer_->Assignment()) {
+    // Unknown until the first fetch response for the partition.
+    if (const std::optional<int64_t> high = consumer_->HighWatermark(tp); high.has_value()) {
+      pipeline_->SetEndOffset(tp, *high);
+    }
+  }
+}
+
 bool Daemon::CaughtUp() const {
   // Before the first assignment, and while a topic has none of its
   // partitions yet, there is nothing to compare with.
+  if (pipeline_->WaitingForInput()) return false;
   std::set<std::string> assigned_topics;
   for (const ingest::TopicPartition& tp : consumer_->Assignment()) {
-    // Unknown until the first fetch response for the partition.
-    const std::optional<int64_t> high = consumer_->HighWatermark(tp);
-    if (!high.has_value() || pipeline_->NextOffset(tp).value_or(0) < *high) return false;
     assigned_topics.insert(tp.topic);
   }
   for (const auto& topic : config_.topic()) {
@@ -153,13 +162,15 @@ bool Daemon::CaughtUp() const {
 }
 
 std::optional<int64_t> Daemon::StartOffset(const ingest::TopicPartition& tp) {
+  pipeline_->SetAssigned(tp, true);
   return pipeline_->NextOffset(tp);
 }
 
-void Daemon::BeforeRevoke(const std::vector<ingest::TopicPartition>&) {
+void Daemon::BeforeRevoke(const std::vector<ingest::TopicPartition>& partitions) {
   // Everything processed, from every partition, goes to the store now; the
   // revoked partitions' next owner resumes exactly after it.
   FlushAndPublish();
+  for (const ingest::TopicPartition& tp : partitions) pipeline_->SetAssigned(tp, false);
 }
 
 void Daemon::FlushAndPublish() {

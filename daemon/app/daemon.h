@@ -58,6 +58,9 @@ class Daemon final : private ingest::RebalanceListener {
   std::optional<int64_t> StartOffset(const ingest::TopicPartition& tp) override;
   void BeforeRevoke(const std::vector<ingest::TopicPartition>& partitions) override;
 
+  // Tells the pipeline the partitions' end offsets as the fetcher last saw
+  // them (for its watermark and for CaughtUp).
+  void ReportEndOffsets();
   // See RunOptions::exit_when_caught_up.
   bool CaughtUp() const;
 

@@ -38,6 +38,9 @@ absl::Status ParseOffsetEntry(std::string_view key, std::string_view value,
   return absl::OkStatus();
 }
 
+// Family::kMeta key of the watermark (big-endian u64).
+constexpr std::string_view kWatermarkKey = "watermark";
+
 }  // namespace
 
 size_t Pipeline::PartitionHash::operator()(const ingest::TopicPartition& tp) const {
@@ -73,7 +76,9 @@ absl::Status Pipeline::Load() {
         if (absl::Status parsed = ParseOffsetEntry(key, value, &tp, &offset); !parsed.ok()) {
           return parsed;
         }
-        partitions_[tp] = {offset, false};
+        PartitionProgress& progress = partitions_[tp];
+        progress.next_offset = offset;
+        progress.has_offset = true;
         return absl::OkStatus();
       });
   if (!s.ok()) return s;
@@ -84,6 +89,14 @@ absl::Status Pipeline::Load() {
   aggregates_.ForEachMax([&](const window::SeriesKey&, int64_t value) {
     max_event_time_ms_ = std::max(max_event_time_ms_, value);
   });
+  absl::StatusOr<std::string> watermark = store_->Get(state::Family::kMeta, kWatermarkKey);
+  if (watermark.ok() && watermark->size() == 8) {
+    watermark_ms_ = static_cast<int64_t>(DecodeFixedBigEndian(*watermark, 8));
+  } else if (watermark.ok()) {
+    return absl::DataLossError("malformed watermark in the meta column family");
+  } else if (!absl::IsNotFound(watermark.status())) {
+    return watermark.status();
+  }
   last_flush_ms_ = clock_->NowMillis();
   return absl::OkStatus();
 }
@@ -95,8 +108,46 @@ int64_t Pipeline::AsOf() const {
 
 std::optional<int64_t> Pipeline::NextOffset(const ingest::TopicPartition& tp) const {
   auto it = partitions_.find(tp);
-  if (it == partitions_.end()) return std::nullopt;
+  if (it == partitions_.end() || !it->second.has_offset) return std::nullopt;
   return it->second.next_offset;
+}
+
+template <typename Change>
+void Pipeline::UpdateProgress(PartitionProgress& progress, Change change) {
+  const bool held = progress.Holds();
+  change(progress);
+  holding_ += static_cast<int>(progress.Holds()) - static_cast<int>(held);
+}
+
+void Pipeline::SetAssigned(const ingest::TopicPartition& tp, bool assigned) {
+  if (assigned) awaiting_assignment_ = false;
+  UpdateProgress(partitions_[tp], [&](PartitionProgress& p) {
+    p.assigned = assigned;
+    p.end_offset.reset();  // a new assignment's end is not known yet
+  });
+  AdvanceWatermark();
+}
+
+void Pipeline::SetEndOffset(const ingest::TopicPartition& tp, int64_t end_offset) {
+  auto it = partitions_.find(tp);
+  if (it == partitions_.end() || !it->second.assigned) return;
+  const bool held = it->second.Holds();
+  UpdateProgress(it->second, [&](PartitionProgress& p) { p.end_offset = end_offset; });
+  if (held && !it->second.Holds()) AdvanceWatermark();
+}
+
+void Pipeline::AdvanceWatermark() {
+  if (awaiting_assignment_) return;
+  int64_t candidate = AsOf();
+  if (holding_ > 0) {
+    for (const auto& [tp, progress] : partitions_) {
+      if (progress.Holds()) candidate = std::min(candidate, progress.stream_time_ms);
+    }
+  }
+  if (candidate > watermark_ms_) {
+    watermark_ms_ = candidate;
+    watermark_dirty_ = true;
+  }
 }
 
 void Pipeline::ProcessMessage(const ingest::Message& message) {
@@ -106,8 +157,10 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
 
   ingest::TopicPartition tp{std::string(message.topic), message.partition};
   PartitionProgress& progress = partitions_[tp];
-  if (message.offset < progress.next_offset) return;  // already in the state
-  progress.next_offset = message.offset + 1;
+  if (progress.has_offset && message.offset < progress.next_offset) return;  // in the state
+  const bool held = progress.Holds();
+  UpdateProgress(progress, [&](PartitionProgress& p) { p.next_offset = message.offset + 1; });
+  progress.has_offset = true;
   progress.dirty = true;
 
   if (options_.max_message_bytes > 0 && message.payload.size() > options_.max_message_bytes) {
@@ -131,6 +184,18 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
     return;
   }
   max_event_time_ms_ = std::max(max_event_time_ms_, occurred_ms);
+  // The watermark can only move if no partition holds it, or if this one
+  // did and may have been the one furthest behind. It moves after the event
+  // is applied: until then, the event is input still waiting. (A partition
+  // that stops holding through a rejected message is seen at the next
+  // flush.)
+  const bool may_move = holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
+  progress.stream_time_ms = std::max(progress.stream_time_ms, occurred_ms);
+  Accept(topic, occurred_ms);
+  if (may_move) AdvanceWatermark();
+}
+
+void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms) {
   if (dedup_.has_value() &&
       dedup_->SeenBefore(decode::EventId(event_), occurred_ms, max_event_time_ms_)) {
     aggregates_.AddCounter(topic.duplicate, 1);
@@ -138,9 +203,8 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   }
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
-  const int64_t as_of_ms = AsOf();
-  if (!aggregates_.InRetention(occurred_ms, as_of_ms)) aggregates_.AddCounter(topic.late, 1);
-  for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
+  if (!aggregates_.InRetention(occurred_ms, watermark_ms_)) aggregates_.AddCounter(topic.late, 1);
+  for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, watermark_ms_);
 }
 
 decode::Reject Pipeline::CheckTolerance(int64_t occurred_ms, std::string* detail) const {
@@ -215,14 +279,20 @@ absl::Status Pipeline::Flush() {
       return s;
     }
   }
-  const int64_t as_of_ms = AsOf();
-  for (const auto& set : signal_sets_) set->Advance(as_of_ms);
-  aggregates_.ExpireBefore(as_of_ms);
+  AdvanceWatermark();
+  for (const auto& set : signal_sets_) set->Advance(watermark_ms_);
+  aggregates_.ExpireBefore(watermark_ms_);
   // Appended after any changes a failed Write left behind: in a WriteBatch
   // later operations win, so the newest absolute values are what persist.
   aggregates_.CollectChanges(&unwritten_);
   for (const auto& set : signal_sets_) set->CollectChanges(&unwritten_);
   if (dedup_.has_value()) dedup_->CollectChanges(max_event_time_ms_, &unwritten_);
+  if (watermark_dirty_) {
+    std::string value;
+    PutFixedBigEndian(static_cast<uint64_t>(watermark_ms_), 8, &value);
+    unwritten_.Put(state::Family::kMeta, std::string(kWatermarkKey), std::move(value));
+    watermark_dirty_ = false;
+  }
   std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
   for (auto& [tp, progress] : partitions_) {
     if (!progress.dirty) continue;

@@ -32,6 +32,16 @@ enum class TimeMode {
   kEventTime,  // replay: the newest occurred_at read so far
 };
 
+// Time has two readings here. AsOf() is "now" for the trailing windows that
+// are exposed. Watermark() is how far the input is complete: every decision
+// that treats an event as late, or a timer (SLA target, impact window,
+// expiry) as passed, is taken against it. It is AsOf() held back by every
+// assigned partition that still has input waiting (or has not reported its
+// end yet) to that partition's newest event time, so that partitions read
+// at different speeds (a backlog, a restart, one broker slower than
+// another) cannot make one partition's events late because another ran
+// ahead. It never goes backwards and is stored with the state.
+
 struct PipelineOptions {
   // Required.
   std::vector<InputTopic> topics;
@@ -89,6 +99,19 @@ class Pipeline {
   // The next offset to read from `tp`, if the state has one.
   std::optional<int64_t> NextOffset(const ingest::TopicPartition& tp) const;
 
+  // The source's view of its partitions, for the watermark. An assigned
+  // partition holds the watermark back until it is read up to its end
+  // offset (the offset after its last message), which is unknown (so it
+  // holds) until SetEndOffset reports it. A source that never calls these
+  // (a file) holds nothing back: its order is the event order. A source
+  // with partitions calls WaitForAssignment() first: until the first
+  // assignment, the watermark stays where the state left it.
+  void WaitForAssignment() { awaiting_assignment_ = true; }
+  void SetAssigned(const ingest::TopicPartition& tp, bool assigned);
+  void SetEndOffset(const ingest::TopicPartition& tp, int64_t end_offset);
+  // Whether an assigned partition still has input waiting or an unknown end.
+  bool WaitingForInput() const { return holding_ > 0; }
+
   // Whether the flush interval has passed or the cache is full; after a
   // failure, not before the retry backoff has passed.
   bool FlushDue() const;
@@ -112,6 +135,8 @@ class Pipeline {
 
   // The time the windows are evaluated at (see TimeMode).
   int64_t AsOf() const;
+  // The time decisions are taken at (see above); <= AsOf().
+  int64_t Watermark() const { return watermark_ms_; }
 
   uint64_t flushes() const { return flushes_; }
   uint64_t flush_errors() const { return flush_errors_; }
@@ -130,12 +155,16 @@ class Pipeline {
     size_t operator()(const ingest::TopicPartition& tp) const;
   };
 
+  // Counts the decoded event_ (or its duplicate) and applies it.
+  void Accept(const TopicState& topic, int64_t occurred_ms);
   void Reject(const TopicState& topic, decode::Reject reason, const std::string& detail,
               const ingest::Message& message);
   // Why the event's time is refused, or kNone.
   decode::Reject CheckTolerance(int64_t occurred_ms, std::string* detail) const;
   size_t PendingBytes() const;
   void ScheduleRetry();
+  // Recomputes the watermark from AsOf() and the holding partitions.
+  void AdvanceWatermark();
 
   PipelineOptions options_;
   state::StateStore* store_;
@@ -149,14 +178,30 @@ class Pipeline {
   // offsets were last collected for a write.
   struct PartitionProgress {
     int64_t next_offset = 0;
+    bool has_offset = false;  // next_offset is from the state or a message
     bool dirty = false;
+    // The newest valid event time read from it by this process (0: none).
+    int64_t stream_time_ms = 0;
+    bool assigned = false;
+    std::optional<int64_t> end_offset;  // unknown until the source says
+    // Whether it holds the watermark back (see SetAssigned).
+    bool Holds() const {
+      return assigned && (!end_offset.has_value() || next_offset < *end_offset);
+    }
   };
+  // Keeps holding_ right around a change to `progress`.
+  template <typename Change>
+  void UpdateProgress(PartitionProgress& progress, Change change);
   absl::flat_hash_map<ingest::TopicPartition, PartitionProgress, PartitionHash> partitions_;
   std::vector<std::pair<ingest::TopicPartition, int64_t>> committable_;
   // Changes collected but not yet written (a failed Write keeps them here).
   state::WriteSet unwritten_;
   prodops::v1::Event event_;  // reused for every message
   int64_t max_event_time_ms_ = 0;
+  int64_t watermark_ms_ = 0;
+  bool watermark_dirty_ = false;
+  int holding_ = 0;  // partitions with Holds()
+  bool awaiting_assignment_ = false;
   int64_t last_flush_ms_ = 0;
   // After a failed flush: when to try again, and how long the wait was.
   int64_t retry_at_ms_ = 0;

@@ -17,9 +17,9 @@ namespace prodops::ingest {
 class RebalanceListener {
  public:
   virtual ~RebalanceListener() = default;
-  // The next offset to read from `tp` once it is assigned, as recorded in
+  // `tp` is being assigned: the next offset to read from it, as recorded in
   // the state that was built from it; nullopt to read from the beginning
-  // (no state yet).
+  // (no state yet). Called once per partition and assignment.
   virtual std::optional<int64_t> StartOffset(const TopicPartition& tp) = 0;
   // `partitions` are about to be taken away: make what was processed from
   // them durable now.

@@ -30,12 +30,13 @@ class SignalSet {
   }
 
   // Applies one valid event with occurred_at `occurred_ms`; `as_of_ms` is
-  // the pipeline's time (see Pipeline::AsOf).
+  // the pipeline's watermark (see Pipeline::Watermark): events and timers
+  // at or before as_of_ms - allowed lateness are final.
   virtual void Apply(const prodops::v1::Event& event, int64_t occurred_ms,
                      int64_t as_of_ms) = 0;
 
-  // Time-driven work up to `as_of_ms` (timers, expiry). Called before every
-  // flush and snapshot.
+  // Time-driven work up to `as_of_ms`, the watermark (timers, expiry).
+  // Called before every flush and snapshot.
   virtual void Advance(int64_t as_of_ms) {}
 
   // Appends the set's own state changes since the last call.

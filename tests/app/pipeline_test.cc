@@ -13,6 +13,7 @@ namespace prodops::app {
 namespace {
 
 using prodops::v1::Event;
+using prodops::v1::TicketEvent;
 using testing::ParseExposition;
 
 constexpr int64_t kT0 = 1'772'368'200'000;  // 2026-03-01T12:30:00Z
@@ -253,6 +254,90 @@ TEST_F(PipelineTest, TenPercentDuplicatesOnOtherPartitionsChangeNoSignal) {
   auto expected = ParseExposition(clean);
   expected.erase("prodops_events_duplicate_total{topic=\"usage\"}");
   EXPECT_EQ(samples, expected);
+}
+
+// One event of the envelope topic "events".
+std::string EventJson(const Event& event) {
+  std::string json;
+  EXPECT_TRUE(sim::EncodeEvent(event, decode::Format::kJson, decode::Content::kEnvelope, &json));
+  return json;
+}
+
+Event UrgentTicket(TicketEvent::Kind kind, int64_t at_ms) {
+  Event event;
+  TicketEvent* ticket = event.mutable_ticket();
+  ticket->set_event_id(absl::StrCat("t1-", kind));
+  ticket->mutable_occurred_at()->set_seconds(at_ms / 1000);
+  ticket->set_ticket_id("t1");
+  ticket->set_kind(kind);
+  ticket->set_status(TicketEvent::OPEN);
+  ticket->set_type(TicketEvent::INCIDENT);
+  ticket->set_priority(TicketEvent::URGENT);
+  ticket->set_team("support");
+  if (kind == TicketEvent::COMMENT_ADDED) {
+    ticket->set_actor(TicketEvent::AGENT);
+    ticket->set_public_(true);
+  }
+  return event;
+}
+
+// Partition 0 runs three hours ahead (a backlog read faster, a slower
+// broker) while partition 1 holds an urgent ticket whose reply, ten
+// minutes after creation, has not been read yet. The reply met the one-hour
+// target: no breach may be counted, however far partition 0 got.
+TEST_F(PipelineTest, APartitionReadAheadCannotMakeAnotherOnesEventsLate) {
+  auto run = [&](bool report_partitions) {
+    testing::MemoryStore store;
+    PipelineOptions options = Options();
+    options.topics = {{"events", decode::Format::kJson, decode::Content::kEnvelope}};
+    options.time_mode = TimeMode::kEventTime;
+    options.max_future_ms = 0;
+    Pipeline pipeline(options, &store, &clock_);
+    EXPECT_TRUE(pipeline.Load().ok());
+    const ingest::TopicPartition p0{"events", 0};
+    const ingest::TopicPartition p1{"events", 1};
+    if (report_partitions) {
+      pipeline.WaitForAssignment();
+      pipeline.SetAssigned(p0, true);
+      pipeline.SetAssigned(p1, true);
+      pipeline.SetEndOffset(p0, 3);
+      pipeline.SetEndOffset(p1, 2);
+    }
+    pipeline.ProcessMessage({"events", 1, 0, {}, EventJson(UrgentTicket(TicketEvent::CREATED, kT0))});
+    for (int i = 0; i < 3; ++i) {
+      Event usage;
+      usage.mutable_usage()->set_event_id(absl::StrCat("u", i));
+      usage.mutable_usage()->mutable_occurred_at()->set_seconds(kT0 / 1000 + 3600 * (i + 1));
+      usage.mutable_usage()->set_user_id("user");
+      usage.mutable_usage()->set_feature("search");
+      usage.mutable_usage()->set_action("view");
+      pipeline.ProcessMessage({"events", 0, i, {}, EventJson(usage)});
+    }
+    EXPECT_TRUE(pipeline.Flush().ok());
+    if (report_partitions) {
+      // Partition 0 is read to its end; partition 1 is not: the watermark
+      // waits at partition 1's newest event.
+      EXPECT_EQ(pipeline.Watermark(), kT0);
+      EXPECT_TRUE(pipeline.WaitingForInput());
+    }
+    pipeline.ProcessMessage(
+        {"events", 1, 1, {}, EventJson(UrgentTicket(TicketEvent::COMMENT_ADDED, kT0 + 600'000))});
+    EXPECT_TRUE(pipeline.Flush().ok());
+    if (report_partitions) {
+      EXPECT_FALSE(pipeline.WaitingForInput());
+      EXPECT_EQ(pipeline.Watermark(), kT0 + 3 * 3'600'000);
+      // Stored with the state.
+      Pipeline reloaded(options, &store, &clock_);
+      EXPECT_TRUE(reloaded.Load().ok());
+      EXPECT_EQ(reloaded.Watermark(), pipeline.Watermark());
+    }
+    return testing::SumOf(ParseExposition(Exposition(pipeline)), "prodops_sla_breaches_total");
+  };
+  EXPECT_EQ(run(/*report_partitions=*/true), 0);
+  // Without the partitions' progress (as if they were one file in this
+  // order), partition 0's events make the reply late: the breach shows
+  // what the watermark prevents.
+  EXPECT_EQ(run(/*report_partitions=*/false), 1);
 }
 
 // Records dead letters; Drain fails while `fail` is set.
