@@ -31,10 +31,12 @@ Daemon::~Daemon() {
   consumer_.reset();
   pipeline_.reset();
   dead_letters_.reset();  // delivers what it holds while the cluster is up
+  feed_.reset();
   mock_cluster_.reset();
 }
 
-absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonConfig& config) {
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
+    const prodops::v1::DaemonConfig& config) {
   auto daemon = std::unique_ptr<Daemon>(new Daemon(config));
   absl::StatusOr<std::unique_ptr<state::RocksStore>> store =
       state::RocksStore::Open(ToStoreOptions(config));
@@ -54,8 +56,10 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
     if (!config.ingest().dead_letter_topic().empty()) {
       topics.emplace_back(config.ingest().dead_letter_topic(), 1);
     }
+    if (!config.output().topic().empty()) topics.emplace_back(config.output().topic(), 1);
     for (const auto& [name, partitions] : topics) {
-      if (absl::Status s = daemon->mock_cluster_->CreateTopic(name, partitions); !s.ok()) {
+      if (absl::Status s = daemon->mock_cluster_->CreateTopic(name, partitions);
+          !s.ok()) {
         return s;
       }
     }
@@ -63,18 +67,28 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
     Log(LogLevel::kInfo, absl::StrCat("embedded Kafka mock cluster at ", bootstrap));
   }
   if (!config.ingest().dead_letter_topic().empty()) {
-    absl::StatusOr<std::unique_ptr<ingest::KafkaDeadLetterSink>> sink =
-        ingest::KafkaDeadLetterSink::Create(ToDeadLetterOptions(config, bootstrap));
-    if (!sink.ok()) return sink.status();
-    daemon->dead_letters_ = *std::move(sink);
+    absl::StatusOr<std::unique_ptr<ingest::KafkaOutbox>> outbox =
+        ingest::KafkaOutbox::Create(ToOutboxOptions(config,
+                                                    config.ingest().dead_letter_topic(),
+                                                    bootstrap, "prodopsd-dead-letters"));
+    if (!outbox.ok()) return outbox.status();
+    daemon->dead_letters_ =
+        std::make_unique<ingest::OutboxDeadLetterSink>(*std::move(outbox));
+  }
+  if (!config.output().topic().empty()) {
+    absl::StatusOr<std::unique_ptr<ingest::KafkaOutbox>> outbox =
+        ingest::KafkaOutbox::Create(
+            ToOutboxOptions(config, config.output().topic(), bootstrap, "prodopsd-feed"));
+    if (!outbox.ok()) return outbox.status();
+    daemon->feed_ = *std::move(outbox);
   }
 
   daemon->pipeline_ = std::make_unique<Pipeline>(
       ToPipelineOptions(config), daemon->store_.get(), &daemon->clock_,
-      daemon->dead_letters_.get());
+      daemon->dead_letters_.get(), daemon->feed_.get());
   if (absl::Status s = daemon->pipeline_->Load(); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("cannot load state from ", config.state().dir(),
-                                               ": ", s.message()));
+    return absl::Status(s.code(), absl::StrCat("cannot load state from ",
+                                               config.state().dir(), ": ", s.message()));
   }
   daemon->board_.Publish(daemon->pipeline_->BuildSnapshot(daemon->LiveFamilies(false)));
 
@@ -82,13 +96,14 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(const prodops::v1::DaemonC
       exporter::HttpServer::Start(ToHttpOptions(config), &daemon->board_);
   if (!http.ok()) return http.status();
   daemon->http_ = *std::move(http);
-  Log(LogLevel::kInfo, absl::StrCat("serving /metrics, /readyz and /api/v1/signals on port ",
-                                    daemon->http_->port()));
+  Log(LogLevel::kInfo,
+      absl::StrCat("serving /metrics, /readyz and /api/v1/signals on port ",
+                   daemon->http_->port()));
 
   if (config.simulator().enabled()) {
-    absl::StatusOr<std::unique_ptr<SimulatorRunner>> simulator =
-        SimulatorRunner::Start(ToSimulatorOptions(config), ToPipelineOptions(config).topics,
-                               bootstrap, &daemon->clock_);
+    absl::StatusOr<std::unique_ptr<SimulatorRunner>> simulator = SimulatorRunner::Start(
+        ToSimulatorOptions(config), ToPipelineOptions(config).topics, bootstrap,
+        &daemon->clock_);
     if (!simulator.ok()) return simulator.status();
     daemon->simulator_ = *std::move(simulator);
   }
@@ -141,7 +156,8 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
 void Daemon::ReportEndOffsets() {
   for (const ingest::TopicPartition& tp : consumer_->Assignment()) {
     // Unknown until the first fetch response for the partition.
-    if (const std::optional<int64_t> high = consumer_->HighWatermark(tp); high.has_value()) {
+    if (const std::optional<int64_t> high = consumer_->HighWatermark(tp);
+        high.has_value()) {
       pipeline_->SetEndOffset(tp, *high);
     }
   }
@@ -188,7 +204,8 @@ void Daemon::FlushAndPublish() {
     const int64_t now_ms = clock_.NowMillis();
     if (now_ms - last_store_error_log_ms_ >= 10'000) {
       last_store_error_log_ms_ = now_ms;
-      Log(LogLevel::kError, absl::StrCat("cannot write state (will retry): ", s.message()));
+      Log(LogLevel::kError,
+          absl::StrCat("cannot write state (will retry): ", s.message()));
     }
     // Re-applied on every failure: partitions assigned meanwhile start unpaused.
     if (pipeline_->Backlogged()) {
@@ -238,7 +255,8 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
       const std::optional<int64_t> next = pipeline_->NextOffset(tp);
       if (!high.has_value()) continue;
       const int64_t position = next.value_or(0);
-      exporter::AddSample(&lag, {"topic", "partition"}, {tp.topic, std::to_string(tp.partition)},
+      exporter::AddSample(&lag, {"topic", "partition"},
+                          {tp.topic, std::to_string(tp.partition)},
                           static_cast<double>(std::max<int64_t>(0, *high - position)));
     }
   }

@@ -72,7 +72,8 @@ class Daemon final : private ingest::RebalanceListener {
   prodops::v1::DaemonConfig config_;
   SystemClock clock_;
   std::unique_ptr<state::RocksStore> store_;
-  std::unique_ptr<ingest::KafkaDeadLetterSink> dead_letters_;  // null without a topic
+  std::unique_ptr<ingest::DeadLetterSink> dead_letters_;  // null without a topic
+  std::unique_ptr<ingest::Outbox> feed_;                  // null without an output topic
   std::unique_ptr<Pipeline> pipeline_;
   exporter::SnapshotBoard board_;
   std::unique_ptr<exporter::HttpServer> http_;

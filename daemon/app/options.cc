@@ -6,7 +6,8 @@ using prodops::v1::DaemonConfig;
 using prodops::v1::TopicConfig;
 
 decode::Format ToFormat(TopicConfig::Format format) {
-  return format == TopicConfig::PROTOBUF ? decode::Format::kProtobuf : decode::Format::kJson;
+  return format == TopicConfig::PROTOBUF ? decode::Format::kProtobuf
+                                         : decode::Format::kJson;
 }
 
 decode::Content ToContent(TopicConfig::Content content) {
@@ -28,7 +29,8 @@ namespace {
 
 signals::SlaTargets ToSlaTargets(const prodops::v1::SlaTargets& targets) {
   return {int64_t{targets.low_seconds()} * 1000, int64_t{targets.normal_seconds()} * 1000,
-          int64_t{targets.high_seconds()} * 1000, int64_t{targets.urgent_seconds()} * 1000};
+          int64_t{targets.high_seconds()} * 1000,
+          int64_t{targets.urgent_seconds()} * 1000};
 }
 
 signals::TicketOptions ToTicketOptions(const DaemonConfig& config) {
@@ -43,8 +45,10 @@ signals::TicketOptions ToTicketOptions(const DaemonConfig& config) {
   options.spike_baseline_hours = static_cast<int>(tickets.spike().baseline_hours());
   options.spike_mad_floor = tickets.spike().mad_floor();
   options.spike_threshold = tickets.spike().threshold();
-  options.closed_ticket_expiry_ms = int64_t{tickets.closed_ticket_expiry_seconds()} * 1000;
-  options.allowed_lateness_ms = int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  options.closed_ticket_expiry_ms =
+      int64_t{tickets.closed_ticket_expiry_seconds()} * 1000;
+  options.allowed_lateness_ms =
+      int64_t{config.windows().allowed_lateness_seconds()} * 1000;
   return options;
 }
 
@@ -63,7 +67,8 @@ signals::ReleaseOptions ToReleaseOptions(const DaemonConfig& config) {
   signals::ReleaseOptions options;
   options.impact_ms = int64_t{config.signals().releases().impact_hours()} * 3'600'000;
   options.recent_releases = config.signals().releases().recent_releases();
-  options.allowed_lateness_ms = int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  options.allowed_lateness_ms =
+      int64_t{config.windows().allowed_lateness_seconds()} * 1000;
   return options;
 }
 
@@ -79,7 +84,8 @@ signals::ExperimentOptions ToExperimentOptions(const DaemonConfig& config) {
     }
     options.experiments.push_back(std::move(spec));
   }
-  options.allowed_lateness_ms = int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  options.allowed_lateness_ms =
+      int64_t{config.windows().allowed_lateness_seconds()} * 1000;
   return options;
 }
 
@@ -92,8 +98,8 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
         {topic.name(), ToFormat(topic.format()), ToContent(topic.content())});
   }
   for (const auto& w : config.windows().window()) {
-    options.windows.windows.push_back(
-        {w.name(), int64_t{w.length_seconds()} * 1000, int64_t{w.bucket_seconds()} * 1000});
+    options.windows.windows.push_back({w.name(), int64_t{w.length_seconds()} * 1000,
+                                       int64_t{w.bucket_seconds()} * 1000});
   }
   options.windows.allowed_lateness_ms =
       int64_t{config.windows().allowed_lateness_seconds()} * 1000;
@@ -139,13 +145,15 @@ ingest::KafkaProperties ToKafkaProperties(const DaemonConfig& config) {
 
 }  // namespace
 
-ingest::DeadLetterOptions ToDeadLetterOptions(const DaemonConfig& config,
-                                              const std::string& bootstrap_servers) {
-  ingest::DeadLetterOptions options;
-  options.topic = config.ingest().dead_letter_topic();
+ingest::OutboxOptions ToOutboxOptions(const DaemonConfig& config,
+                                      const std::string& topic,
+                                      const std::string& bootstrap_servers,
+                                      const std::string& client_id) {
+  ingest::OutboxOptions options;
+  options.topic = topic;
   options.producer.bootstrap_servers = bootstrap_servers;
   options.producer.extra_properties = ToKafkaProperties(config);
-  options.producer.client_id = "prodopsd-dead-letters";
+  options.producer.client_id = client_id;
   return options;
 }
 

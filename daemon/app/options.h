@@ -20,8 +20,11 @@ exporter::HttpServerOptions ToHttpOptions(const prodops::v1::DaemonConfig& confi
 // `bootstrap_servers` overrides the config's (the embedded cluster's).
 ingest::ConsumerOptions ToConsumerOptions(const prodops::v1::DaemonConfig& config,
                                           const std::string& bootstrap_servers);
-ingest::DeadLetterOptions ToDeadLetterOptions(const prodops::v1::DaemonConfig& config,
-                                              const std::string& bootstrap_servers);
+// A producer to `topic` with the config's Kafka properties.
+ingest::OutboxOptions ToOutboxOptions(const prodops::v1::DaemonConfig& config,
+                                      const std::string& topic,
+                                      const std::string& bootstrap_servers,
+                                      const std::string& client_id);
 sim::SimulatorOptions ToSimulatorOptions(const prodops::v1::DaemonConfig& config);
 
 }  // namespace prodops::app

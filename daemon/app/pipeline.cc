@@ -48,21 +48,29 @@ size_t Pipeline::PartitionHash::operator()(const ingest::TopicPartition& tp) con
 }
 
 Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock,
-                   ingest::DeadLetterSink* dead_letters)
+                   ingest::DeadLetterSink* dead_letters, ingest::Outbox* feed)
     : options_(std::move(options)),
       store_(store),
       clock_(clock),
       dead_letters_(dead_letters),
+      feed_out_(feed),
       aggregates_(options_.windows),
       signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)) {
   if (options_.dedup_horizon_ms > 0) dedup_.emplace(options_.dedup_horizon_ms, store_);
+  if (feed_out_ != nullptr) {
+    feed_.emplace(options_.windows.windows, options_.windows.allowed_lateness_ms,
+                  aggregates_.RetentionMs());
+  }
   for (const InputTopic& topic : options_.topics) {
     topics_[topic.name] = TopicState{
         topic,
-        signals::SeriesOf(signals::MetricOrDie(signals::kEventsIngestedTotal), {topic.name}),
-        signals::SeriesOf(signals::MetricOrDie(signals::kEventsDuplicateTotal), {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kEventsIngestedTotal),
+                          {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kEventsDuplicateTotal),
+                          {topic.name}),
         signals::SeriesOf(signals::MetricOrDie(signals::kEventsLateTotal), {topic.name}),
-        signals::SeriesOf(signals::MetricOrDie(signals::kLastEventTimestamp), {topic.name}),
+        signals::SeriesOf(signals::MetricOrDie(signals::kLastEventTimestamp),
+                          {topic.name}),
     };
   }
 }
@@ -73,7 +81,8 @@ absl::Status Pipeline::Load() {
       state::Family::kOffsets, "", [&](std::string_view key, std::string_view value) {
         ingest::TopicPartition tp;
         int64_t offset = 0;
-        if (absl::Status parsed = ParseOffsetEntry(key, value, &tp, &offset); !parsed.ok()) {
+        if (absl::Status parsed = ParseOffsetEntry(key, value, &tp, &offset);
+            !parsed.ok()) {
           return parsed;
         }
         PartitionProgress& progress = partitions_[tp];
@@ -85,11 +94,15 @@ absl::Status Pipeline::Load() {
   for (const auto& set : signal_sets_) {
     if (absl::Status loaded = set->Load(*store_); !loaded.ok()) return loaded;
   }
+  if (feed_.has_value()) {
+    if (absl::Status loaded = feed_->Load(*store_); !loaded.ok()) return loaded;
+  }
   // The newest event time is the windows' "now" in event-time mode.
   aggregates_.ForEachMax([&](const window::SeriesKey&, int64_t value) {
     max_event_time_ms_ = std::max(max_event_time_ms_, value);
   });
-  absl::StatusOr<std::string> watermark = store_->Get(state::Family::kMeta, kWatermarkKey);
+  absl::StatusOr<std::string> watermark =
+      store_->Get(state::Family::kMeta, kWatermarkKey);
   if (watermark.ok() && watermark->size() == 8) {
     watermark_ms_ = static_cast<int64_t>(DecodeFixedBigEndian(*watermark, 8));
   } else if (watermark.ok()) {
@@ -103,7 +116,7 @@ absl::Status Pipeline::Load() {
 
 int64_t Pipeline::AsOf() const {
   return options_.time_mode == TimeMode::kEventTime ? max_event_time_ms_
-                                                     : clock_->NowMillis();
+                                                    : clock_->NowMillis();
 }
 
 std::optional<int64_t> Pipeline::NextOffset(const ingest::TopicPartition& tp) const {
@@ -151,27 +164,31 @@ void Pipeline::AdvanceWatermark() {
 }
 
 void Pipeline::ProcessMessage(const ingest::Message& message) {
-  auto topic_it = topics_.find(absl::string_view(message.topic.data(), message.topic.size()));
+  auto topic_it =
+      topics_.find(absl::string_view(message.topic.data(), message.topic.size()));
   if (topic_it == topics_.end()) return;  // not subscribed: cannot happen with Kafka
   const TopicState& topic = topic_it->second;
 
   ingest::TopicPartition tp{std::string(message.topic), message.partition};
   PartitionProgress& progress = partitions_[tp];
-  if (progress.has_offset && message.offset < progress.next_offset) return;  // in the state
+  if (progress.has_offset && message.offset < progress.next_offset)
+    return;  // in the state
   const bool held = progress.Holds();
-  UpdateProgress(progress, [&](PartitionProgress& p) { p.next_offset = message.offset + 1; });
+  UpdateProgress(progress,
+                 [&](PartitionProgress& p) { p.next_offset = message.offset + 1; });
   progress.has_offset = true;
   progress.dirty = true;
 
-  if (options_.max_message_bytes > 0 && message.payload.size() > options_.max_message_bytes) {
+  if (options_.max_message_bytes > 0 &&
+      message.payload.size() > options_.max_message_bytes) {
     Reject(topic, decode::Reject::kTooLarge,
            absl::StrCat(message.payload.size(), " bytes; the limit is ",
                         options_.max_message_bytes),
            message);
     return;
   }
-  const decode::Decoded decoded = decode::DecodeEvent(
-      message.payload, topic.spec.format, topic.spec.content, &event_);
+  const decode::Decoded decoded = decode::DecodeEvent(message.payload, topic.spec.format,
+                                                      topic.spec.content, &event_);
   if (!decoded.ok()) {
     Reject(topic, decoded.reason, decoded.detail, message);
     return;
@@ -189,7 +206,8 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   // is applied: until then, the event is input still waiting. (A partition
   // that stops holding through a rejected message is seen at the next
   // flush.)
-  const bool may_move = holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
+  const bool may_move =
+      holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
   progress.stream_time_ms = std::max(progress.stream_time_ms, occurred_ms);
   Accept(topic, occurred_ms);
   if (may_move) AdvanceWatermark();
@@ -203,8 +221,10 @@ void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms) {
   }
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
-  if (!aggregates_.InRetention(occurred_ms, watermark_ms_)) aggregates_.AddCounter(topic.late, 1);
+  if (!aggregates_.InRetention(occurred_ms, watermark_ms_))
+    aggregates_.AddCounter(topic.late, 1);
   for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, watermark_ms_);
+  if (feed_.has_value()) feed_->NoteEvent(occurred_ms);
 }
 
 decode::Reject Pipeline::CheckTolerance(int64_t occurred_ms, std::string* detail) const {
@@ -217,8 +237,8 @@ decode::Reject Pipeline::CheckTolerance(int64_t occurred_ms, std::string* detail
   }
   if (options_.max_age_ms > 0 && occurred_ms < now_ms - options_.max_age_ms) {
     *detail = absl::StrCat("occurred_at is ", (now_ms - occurred_ms) / 1000,
-                           " s behind the clock; the limit is ", options_.max_age_ms / 1000,
-                           " s");
+                           " s behind the clock; the limit is ",
+                           options_.max_age_ms / 1000, " s");
     return decode::Reject::kOutOfTolerance;
   }
   return decode::Reject::kNone;
@@ -263,8 +283,9 @@ void Pipeline::ScheduleRetry() {
   constexpr int64_t kFirstRetryMs = 100;
   constexpr int64_t kMaxRetryMs = 10'000;
   ++flush_errors_;
-  retry_backoff_ms_ =
-      retry_backoff_ms_ == 0 ? kFirstRetryMs : std::min(2 * retry_backoff_ms_, kMaxRetryMs);
+  retry_backoff_ms_ = retry_backoff_ms_ == 0
+                          ? kFirstRetryMs
+                          : std::min(2 * retry_backoff_ms_, kMaxRetryMs);
   retry_at_ms_ = clock_->NowMillis() + retry_backoff_ms_;
 }
 
@@ -281,12 +302,28 @@ absl::Status Pipeline::Flush() {
   }
   AdvanceWatermark();
   for (const auto& set : signal_sets_) set->Advance(watermark_ms_);
+  if (feed_.has_value()) {
+    // Before expiry: the windows it closes may use the oldest buckets.
+    feed_->Advance(
+        watermark_ms_,
+        [this](int64_t as_of_ms) {
+          std::vector<prometheus::MetricFamily> families;
+          CollectFamilies(as_of_ms, &families);
+          return families;
+        },
+        feed_out_);
+    if (absl::Status s = feed_out_->Drain(); !s.ok()) {
+      ScheduleRetry();
+      return s;
+    }
+  }
   aggregates_.ExpireBefore(watermark_ms_);
   // Appended after any changes a failed Write left behind: in a WriteBatch
   // later operations win, so the newest absolute values are what persist.
   aggregates_.CollectChanges(&unwritten_);
   for (const auto& set : signal_sets_) set->CollectChanges(&unwritten_);
   if (dedup_.has_value()) dedup_->CollectChanges(max_event_time_ms_, &unwritten_);
+  if (feed_.has_value()) feed_->CollectChanges(&unwritten_);
   if (watermark_dirty_) {
     std::string value;
     PutFixedBigEndian(static_cast<uint64_t>(watermark_ms_), 8, &value);
@@ -296,7 +333,8 @@ absl::Status Pipeline::Flush() {
   std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
   for (auto& [tp, progress] : partitions_) {
     if (!progress.dirty) continue;
-    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp), OffsetValue(progress.next_offset));
+    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp),
+                   OffsetValue(progress.next_offset));
     offsets.emplace_back(tp, progress.next_offset);
     progress.dirty = false;
   }
@@ -323,7 +361,8 @@ absl::Status Pipeline::Flush() {
   return absl::OkStatus();
 }
 
-std::vector<std::pair<ingest::TopicPartition, int64_t>> Pipeline::TakeCommittableOffsets() {
+std::vector<std::pair<ingest::TopicPartition, int64_t>>
+Pipeline::TakeCommittableOffsets() {
   return std::exchange(committable_, {});
 }
 
@@ -332,10 +371,15 @@ std::shared_ptr<const exporter::Snapshot> Pipeline::BuildSnapshot(
   auto snapshot = std::make_shared<exporter::Snapshot>();
   snapshot->as_of_ms = AsOf();
   snapshot->families = std::move(live);
-  signals::CollectStored(aggregates_, snapshot->as_of_ms, &snapshot->families);
-  for (const auto& set : signal_sets_) set->Collect(snapshot->as_of_ms, &snapshot->families);
+  CollectFamilies(snapshot->as_of_ms, &snapshot->families);
   exporter::SortFamilies(&snapshot->families);
   return snapshot;
+}
+
+void Pipeline::CollectFamilies(int64_t as_of_ms,
+                               std::vector<prometheus::MetricFamily>* families) const {
+  signals::CollectStored(aggregates_, as_of_ms, families);
+  for (const auto& set : signal_sets_) set->Collect(as_of_ms, families);
 }
 
 }  // namespace prodops::app

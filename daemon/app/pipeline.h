@@ -8,9 +8,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "daemon/app/dedup_index.h"
+#include "daemon/app/signal_feed.h"
 #include "daemon/common/clock.h"
 #include "daemon/decode/decode.h"
-#include "daemon/app/dedup_index.h"
 #include "daemon/export/snapshot.h"
 #include "daemon/ingest/dead_letter.h"
 #include "daemon/ingest/kafka_common.h"
@@ -75,8 +76,9 @@ struct PipelineOptions {
 // the state holds the effects of exactly the messages before the stored
 // offsets, and the source resumes there.
 //
-// Rejected messages go to `dead_letters` (optional) and are acknowledged
-// there before the offsets that pass them are written.
+// Rejected messages go to `dead_letters` (optional), and the signal feed's
+// updates to `feed` (optional); both are acknowledged there before the
+// offsets that account for them are written.
 //
 // A failed Flush is retried with backoff (FlushDue); while it fails and the
 // unwritten changes exceed cache_max_bytes, Backlogged() asks the source to
@@ -85,8 +87,11 @@ struct PipelineOptions {
 // Single-threaded: one thread calls everything.
 class Pipeline {
  public:
+  // `dead_letters` and `feed` are optional; `feed` receives the
+  // SignalUpdates of closed windows (SignalFeed).
   Pipeline(PipelineOptions options, state::StateStore* store, const Clock* clock,
-           ingest::DeadLetterSink* dead_letters = nullptr);
+           ingest::DeadLetterSink* dead_letters = nullptr,
+           ingest::Outbox* feed = nullptr);
 
   // Restores aggregates and offsets from the store. Call once, first.
   [[nodiscard]] absl::Status Load();
@@ -163,6 +168,9 @@ class Pipeline {
   decode::Reject CheckTolerance(int64_t occurred_ms, std::string* detail) const;
   size_t PendingBytes() const;
   void ScheduleRetry();
+  // Every stored and computed family as of `as_of_ms`, plus `families`' own.
+  void CollectFamilies(int64_t as_of_ms,
+                       std::vector<prometheus::MetricFamily>* families) const;
   // Recomputes the watermark from AsOf() and the holding partitions.
   void AdvanceWatermark();
 
@@ -170,6 +178,8 @@ class Pipeline {
   state::StateStore* store_;
   const Clock* clock_;
   ingest::DeadLetterSink* dead_letters_;  // may be null
+  ingest::Outbox* feed_out_;              // may be null
+  std::optional<SignalFeed> feed_;        // empty without feed_out_
   window::Aggregates aggregates_;
   std::optional<DedupIndex> dedup_;  // empty when de-duplication is off
   std::vector<std::unique_ptr<signals::SignalSet>> signal_sets_;
@@ -192,7 +202,8 @@ class Pipeline {
   // Keeps holding_ right around a change to `progress`.
   template <typename Change>
   void UpdateProgress(PartitionProgress& progress, Change change);
-  absl::flat_hash_map<ingest::TopicPartition, PartitionProgress, PartitionHash> partitions_;
+  absl::flat_hash_map<ingest::TopicPartition, PartitionProgress, PartitionHash>
+      partitions_;
   std::vector<std::pair<ingest::TopicPartition, int64_t>> committable_;
   // Changes collected but not yet written (a failed Write keeps them here).
   state::WriteSet unwritten_;

@@ -29,13 +29,13 @@ using ::prodops::v1::DaemonConfig;
 using ::prodops::v1::HttpConfig;
 using ::prodops::v1::IngestConfig;
 using ::prodops::v1::KafkaConfig;
+using ::prodops::v1::SignalsConfig;
 using ::prodops::v1::SimulatorConfig;
 using ::prodops::v1::StateConfig;
+using ::prodops::v1::TicketSignalsConfig;
 using ::prodops::v1::TopicConfig;
 using ::prodops::v1::WindowConfig;
 using ::prodops::v1::WindowSpec;
-using ::prodops::v1::SignalsConfig;
-using ::prodops::v1::TicketSignalsConfig;
 
 // Defaults and limits documented in config.proto.
 constexpr char kDefaultGroupId[] = "prodopsd";
@@ -213,7 +213,8 @@ constexpr uint32_t kMaxLabelBudget = 100000;
 void FillReleaseAndBudgetDefaults(prodops::v1::SignalsConfig* signals) {
   prodops::v1::ReleaseSignalsConfig* releases = signals->mutable_releases();
   if (releases->impact_hours() == 0) releases->set_impact_hours(kDefaultImpactHours);
-  if (releases->recent_releases() == 0) releases->set_recent_releases(kDefaultRecentReleases);
+  if (releases->recent_releases() == 0)
+    releases->set_recent_releases(kDefaultRecentReleases);
   prodops::v1::LabelBudgetConfig* budgets = signals->mutable_label_budgets();
   if (budgets->team() == 0) budgets->set_team(200);
   if (budgets->feature() == 0) budgets->set_feature(500);
@@ -236,10 +237,13 @@ void FillDefaults(DaemonConfig* config) {
   if (state->memory_budget_bytes() == 0) {
     state->set_memory_budget_bytes(kDefaultMemoryBudgetBytes);
   }
-  if (state->min_free_disk_bytes() == 0) state->set_min_free_disk_bytes(kDefaultMinFreeDiskBytes);
+  if (state->min_free_disk_bytes() == 0)
+    state->set_min_free_disk_bytes(kDefaultMinFreeDiskBytes);
   IngestConfig* ingest = config->mutable_ingest();
-  if (ingest->max_message_bytes() == 0) ingest->set_max_message_bytes(kDefaultMaxMessageBytes);
-  if (ingest->max_future_seconds() == 0) ingest->set_max_future_seconds(kDefaultMaxFutureSeconds);
+  if (ingest->max_message_bytes() == 0)
+    ingest->set_max_message_bytes(kDefaultMaxMessageBytes);
+  if (ingest->max_future_seconds() == 0)
+    ingest->set_max_future_seconds(kDefaultMaxFutureSeconds);
   if (ingest->dedup_horizon_seconds() == 0) {
     ingest->set_dedup_horizon_seconds(kDefaultDedupHorizonSeconds);
   }
@@ -255,7 +259,8 @@ void FillDefaults(DaemonConfig* config) {
   if (windows->allowed_lateness_seconds() == 0) {
     windows->set_allowed_lateness_seconds(kDefaultAllowedLatenessSeconds);
   }
-  if (windows->clock() == WindowConfig::CLOCK_UNSPECIFIED) windows->set_clock(WindowConfig::WALL);
+  if (windows->clock() == WindowConfig::CLOCK_UNSPECIFIED)
+    windows->set_clock(WindowConfig::WALL);
   HttpConfig* http = config->mutable_http();
   if (http->listen_address().empty()) http->set_listen_address(kDefaultListenAddress);
   SimulatorConfig* simulator = config->mutable_simulator();
@@ -362,7 +367,8 @@ absl::Status ValidateTopics(const DaemonConfig& config, const Site& root) {
 }
 
 // A value that must lie in [min, max].
-absl::Status RequireBetween(const Site& site, uint64_t value, uint64_t min, uint64_t max) {
+absl::Status RequireBetween(const Site& site, uint64_t value, uint64_t min,
+                            uint64_t max) {
   if (value >= min && value <= max) return absl::OkStatus();
   return site.Error(absl::StrCat("must be between ", min, " and ", max, ", got ", value));
 }
@@ -382,15 +388,30 @@ absl::Status ValidateState(const StateConfig& state, const Site& site) {
 
 absl::Status ValidateIngest(const DaemonConfig& config, const Site& site) {
   const IngestConfig& ingest = config.ingest();
-  absl::Status status =
-      RequireBetween(site.Field(IngestConfig::kMaxMessageBytesFieldNumber),
-                     ingest.max_message_bytes(), kMinMaxMessageBytes, kMaxMaxMessageBytes);
+  absl::Status status = RequireBetween(
+      site.Field(IngestConfig::kMaxMessageBytesFieldNumber), ingest.max_message_bytes(),
+      kMinMaxMessageBytes, kMaxMaxMessageBytes);
   if (!status.ok()) return status;
   for (const TopicConfig& topic : config.topic()) {
     if (topic.name() != ingest.dead_letter_topic()) continue;
     return site.Field(IngestConfig::kDeadLetterTopicFieldNumber)
         .Error(absl::StrCat("\"", topic.name(),
                             "\" is an input topic; dead letters would be read again"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOutput(const DaemonConfig& config, const Site& site) {
+  const std::string& topic = config.output().topic();
+  if (topic.empty()) return absl::OkStatus();
+  const Site field = site.Field(prodops::v1::OutputConfig::kTopicFieldNumber);
+  for (const TopicConfig& input : config.topic()) {
+    if (input.name() == topic) {
+      return field.Error(absl::StrCat("\"", topic, "\" is an input topic"));
+    }
+  }
+  if (topic == config.ingest().dead_letter_topic()) {
+    return field.Error(absl::StrCat("\"", topic, "\" is the dead-letter topic"));
   }
   return absl::OkStatus();
 }
@@ -455,12 +476,13 @@ absl::Status ValidateTickets(const DaemonConfig& config, const Site& site) {
     const prodops::v1::ReactiveRule& rule = tickets.reactive(i);
     const Site rule_site = site.Element(kReactive, i);
     absl::Status status =
-        RequireEnum(rule_site.Field(prodops::v1::ReactiveRule::kTypeFieldNumber), rule.type(),
-                    prodops::v1::TicketEvent::Type_descriptor());
+        RequireEnum(rule_site.Field(prodops::v1::ReactiveRule::kTypeFieldNumber),
+                    rule.type(), prodops::v1::TicketEvent::Type_descriptor());
     if (!status.ok()) return status;
     if (rule.min_priority() != 0) {
-      status = RequireEnum(rule_site.Field(prodops::v1::ReactiveRule::kMinPriorityFieldNumber),
-                           rule.min_priority(), prodops::v1::TicketEvent::Priority_descriptor());
+      status = RequireEnum(
+          rule_site.Field(prodops::v1::ReactiveRule::kMinPriorityFieldNumber),
+          rule.min_priority(), prodops::v1::TicketEvent::Priority_descriptor());
       if (!status.ok()) return status;
     }
   }
@@ -501,7 +523,8 @@ absl::Status ValidateLabelBudgets(const prodops::v1::LabelBudgetConfig& budgets,
       {LabelBudgetConfig::kVariantFieldNumber, budgets.variant()},
   };
   for (const auto& [number, value] : fields) {
-    absl::Status status = RequireBetweenOneAnd(site.Field(number), value, kMaxLabelBudget);
+    absl::Status status =
+        RequireBetweenOneAnd(site.Field(number), value, kMaxLabelBudget);
     if (!status.ok()) return status;
   }
   return absl::OkStatus();
@@ -525,9 +548,11 @@ absl::Status ValidateExperiment(const prodops::v1::ExperimentConfig& experiment,
         absl::StrCat("at least two are required, got ", experiment.variant_size()));
   }
   for (int i = 0; i < experiment.variant_size(); ++i) {
-    absl::Status status = RequireUniqueName(
-        site, kVariant, i, ExperimentVariant::kNameFieldNumber,
-        [&experiment](int j) -> const std::string& { return experiment.variant(j).name(); });
+    absl::Status status =
+        RequireUniqueName(site, kVariant, i, ExperimentVariant::kNameFieldNumber,
+                          [&experiment](int j) -> const std::string& {
+                            return experiment.variant(j).name();
+                          });
     if (!status.ok()) return status;
     const double weight = experiment.variant(i).weight();
     if (!(weight > 0) || std::isinf(weight)) {
@@ -545,7 +570,8 @@ absl::Status ValidateExperiments(const SignalsConfig& signals, const Site& site)
     absl::Status status = RequireUniqueName(
         site, kExperiment, i, prodops::v1::ExperimentConfig::kNameFieldNumber,
         [&signals](int j) -> const std::string& { return signals.experiment(j).name(); });
-    if (status.ok()) status = ValidateExperiment(signals.experiment(i), site.Element(kExperiment, i));
+    if (status.ok())
+      status = ValidateExperiment(signals.experiment(i), site.Element(kExperiment, i));
     if (!status.ok()) return status;
   }
   return absl::OkStatus();
@@ -591,7 +617,10 @@ absl::Status Validate(const DaemonConfig& config, const Site& root) {
     status = ValidateLabelBudgets(config.signals().label_budgets(),
                                   signals.Field(SignalsConfig::kLabelBudgetsFieldNumber));
   }
-  if (status.ok()) status = ValidateIngest(config, root.Field(DaemonConfig::kIngestFieldNumber));
+  if (status.ok())
+    status = ValidateIngest(config, root.Field(DaemonConfig::kIngestFieldNumber));
+  if (status.ok())
+    status = ValidateOutput(config, root.Field(DaemonConfig::kOutputFieldNumber));
   return status;
 }
 

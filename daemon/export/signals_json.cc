@@ -140,16 +140,10 @@ void AppendSeries(const prometheus::MetricFamily& family,
   out->push_back('}');
   switch (family.type) {
     case prometheus::MetricType::Counter:
-      out->append(",\"value\":");
-      AppendJsonNumber(metric.counter.value, out);
-      break;
     case prometheus::MetricType::Gauge:
-      out->append(",\"value\":");
-      AppendJsonNumber(metric.gauge.value, out);
-      break;
     case prometheus::MetricType::Untyped:
       out->append(",\"value\":");
-      AppendJsonNumber(metric.untyped.value, out);
+      AppendJsonNumber(*SampleValue(family, metric), out);
       break;
     case prometheus::MetricType::Histogram:
       out->append(",\"count\":");

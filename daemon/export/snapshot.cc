@@ -57,7 +57,8 @@ prometheus::MetricFamily MakeFamily(std::string name, std::string help,
   return family;
 }
 
-void AddSample(prometheus::MetricFamily* family, const std::vector<std::string>& label_names,
+void AddSample(prometheus::MetricFamily* family,
+               const std::vector<std::string>& label_names,
                const std::vector<std::string>& label_values, double value) {
   prometheus::ClientMetric& metric = family->metric.emplace_back();
   metric.label.reserve(label_names.size());
@@ -68,6 +69,20 @@ void AddSample(prometheus::MetricFamily* family, const std::vector<std::string>&
     metric.counter.value = value;
   } else {
     metric.gauge.value = value;
+  }
+}
+
+std::optional<double> SampleValue(const prometheus::MetricFamily& family,
+                                  const prometheus::ClientMetric& metric) {
+  switch (family.type) {
+    case prometheus::MetricType::Counter:
+      return metric.counter.value;
+    case prometheus::MetricType::Gauge:
+      return metric.gauge.value;
+    case prometheus::MetricType::Untyped:
+      return metric.untyped.value;
+    default:
+      return std::nullopt;
   }
 }
 

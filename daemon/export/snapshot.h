@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,17 +41,23 @@ class SnapshotBoard {
 
  private:
   mutable std::mutex mutex_;
-  std::shared_ptr<const Snapshot> latest_ = std::make_shared<Snapshot>();  // guarded by mutex_
-  bool ready_ = false;                                                 // guarded by mutex_
-  std::string reason_ = "starting";                                    // guarded by mutex_
+  std::shared_ptr<const Snapshot> latest_ =
+      std::make_shared<Snapshot>();  // guarded by mutex_
+  bool ready_ = false;               // guarded by mutex_
+  std::string reason_ = "starting";  // guarded by mutex_
 };
 
 // Helpers to build families from computed values.
 prometheus::MetricFamily MakeFamily(std::string name, std::string help,
                                     prometheus::MetricType type);
+// The value of a counter, gauge or untyped series; nullopt for histograms
+// and summaries.
+std::optional<double> SampleValue(const prometheus::MetricFamily& family,
+                                  const prometheus::ClientMetric& metric);
 // Appends one series of a counter or gauge family; `label_names` and
 // `label_values` pair up.
-void AddSample(prometheus::MetricFamily* family, const std::vector<std::string>& label_names,
+void AddSample(prometheus::MetricFamily* family,
+               const std::vector<std::string>& label_names,
                const std::vector<std::string>& label_values, double value);
 
 }  // namespace prodops::exporter

@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "daemon/ingest/kafka_common.h"
-#include "daemon/ingest/producer.h"
+#include "daemon/ingest/outbox.h"
 
 namespace prodops::ingest {
 
@@ -31,46 +31,19 @@ inline constexpr std::string_view kSourcePartitionHeader = "prodops.source.parti
 inline constexpr std::string_view kSourceOffsetHeader = "prodops.source.offset";
 inline constexpr std::string_view kRejectReasonHeader = "prodops.reject.reason";
 
-struct DeadLetterOptions {
-  // Required.
-  std::string topic;
-  // Passed to the producer (bootstrap, security properties).
-  ProducerOptions producer;
-  // How long Drain waits for acknowledgements. Default: 5000.
-  int drain_timeout_ms = 5000;
-};
-
-// Produces dead letters to a Kafka topic with the idempotent producer: the
-// key and payload unchanged, the source and the reason in headers (partition
-// and offset in decimal). Keeps each message until it is acknowledged.
-// Thread-compatible.
-class KafkaDeadLetterSink final : public DeadLetterSink {
+// Dead letters as messages of an Outbox (a Kafka topic): the key and
+// payload unchanged, the source and the reason in headers (partition and
+// offset in decimal).
+class OutboxDeadLetterSink final : public DeadLetterSink {
  public:
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaDeadLetterSink>> Create(
-      DeadLetterOptions options);
+  explicit OutboxDeadLetterSink(std::unique_ptr<Outbox> outbox)
+      : outbox_(std::move(outbox)) {}
 
   void Send(const Message& message, std::string_view reason) override;
-  [[nodiscard]] absl::Status Drain() override;
-
-  // Dead letters acknowledged since start.
-  uint64_t delivered() const { return delivered_; }
+  [[nodiscard]] absl::Status Drain() override { return outbox_->Drain(); }
 
  private:
-  struct Letter {
-    std::string key;
-    std::string payload;
-    MessageHeaders headers;
-  };
-
-  KafkaDeadLetterSink(DeadLetterOptions options, std::unique_ptr<KafkaProducer> producer);
-  absl::Status Produce(const Letter& letter);
-
-  DeadLetterOptions options_;
-  std::unique_ptr<KafkaProducer> producer_;
-  std::vector<Letter> unacknowledged_;
-  // Set when a Drain failed: the next one produces every letter again.
-  bool resend_ = false;
-  uint64_t delivered_ = 0;
+  std::unique_ptr<Outbox> outbox_;
 };
 
 }  // namespace prodops::ingest

@@ -38,7 +38,8 @@ std::string UsageJson(int i, int64_t at_ms) {
   usage->set_feature(i % 2 ? "search" : "checkout");
   usage->set_action("view");
   std::string json;
-  EXPECT_TRUE(sim::EncodeEvent(event, decode::Format::kJson, decode::Content::kUsage, &json));
+  EXPECT_TRUE(
+      sim::EncodeEvent(event, decode::Format::kJson, decode::Content::kUsage, &json));
   return json;
 }
 
@@ -163,9 +164,12 @@ TEST_F(PipelineTest, BadMessagesAreCountedByReasonAndAdvanceTheOffset) {
   pipeline.ProcessMessage({"usage", 0, 1, {}, R"({"feature":"x"})"});
   EXPECT_EQ(pipeline.NextOffset({"usage", 0}), 2);
   const auto samples = ParseExposition(Exposition(pipeline));
-  EXPECT_EQ(samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"malformed\"}"), 1);
   EXPECT_EQ(
-      samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"missing_event_id\"}"),
+      samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"malformed\"}"),
+      1);
+  EXPECT_EQ(
+      samples.at(
+          "prodops_events_rejected_total{topic=\"usage\",reason=\"missing_event_id\"}"),
       1);
 }
 
@@ -184,7 +188,9 @@ TEST_F(PipelineTest, MessagesUpToTheMaximumSizeAreAcceptedOneByteMoreIsRejected)
   EXPECT_EQ(pipeline.NextOffset({"usage", 0}), 2);
   const auto samples = ParseExposition(Exposition(pipeline));
   EXPECT_EQ(samples.at("prodops_events_ingested_total{topic=\"usage\"}"), 1);
-  EXPECT_EQ(samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"too_large\"}"), 1);
+  EXPECT_EQ(
+      samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"too_large\"}"),
+      1);
 }
 
 TEST_F(PipelineTest, EventsTooFarAheadOfOrBehindTheClockAreRejected) {
@@ -194,17 +200,20 @@ TEST_F(PipelineTest, EventsTooFarAheadOfOrBehindTheClockAreRejected) {
   Pipeline pipeline(options, &store_, &clock_);
   ASSERT_TRUE(pipeline.Load().ok());
   const int64_t times[] = {
-      kT0 + 3'600'000,             // at the future limit: accepted
-      kT0 + 3'601'000,             // a second beyond: rejected
-      kT0 - 30 * 86'400'000LL,     // at the age limit: accepted
+      kT0 + 3'600'000,                 // at the future limit: accepted
+      kT0 + 3'601'000,                 // a second beyond: rejected
+      kT0 - 30 * 86'400'000LL,         // at the age limit: accepted
       kT0 - 30 * 86'400'000LL - 1000,  // a second older: rejected
-      253'402'300'799'000,         // 9999-12-31T23:59:59Z: rejected
+      253'402'300'799'000,             // 9999-12-31T23:59:59Z: rejected
   };
-  for (int i = 0; i < 5; ++i) pipeline.ProcessMessage({"usage", 0, i, {}, UsageJson(i, times[i])});
+  for (int i = 0; i < 5; ++i)
+    pipeline.ProcessMessage({"usage", 0, i, {}, UsageJson(i, times[i])});
   const auto samples = ParseExposition(Exposition(pipeline));
   EXPECT_EQ(samples.at("prodops_events_ingested_total{topic=\"usage\"}"), 2);
   EXPECT_EQ(
-      samples.at("prodops_events_rejected_total{topic=\"usage\",reason=\"out_of_tolerance\"}"), 3);
+      samples.at(
+          "prodops_events_rejected_total{topic=\"usage\",reason=\"out_of_tolerance\"}"),
+      3);
   EXPECT_EQ(samples.at("prodops_last_event_timestamp_seconds{topic=\"usage\"}"),
             (kT0 + 3'600'000) / 1000)
       << "a rejected future event must not move event time";
@@ -259,7 +268,8 @@ TEST_F(PipelineTest, TenPercentDuplicatesOnOtherPartitionsChangeNoSignal) {
 // One event of the envelope topic "events".
 std::string EventJson(const Event& event) {
   std::string json;
-  EXPECT_TRUE(sim::EncodeEvent(event, decode::Format::kJson, decode::Content::kEnvelope, &json));
+  EXPECT_TRUE(
+      sim::EncodeEvent(event, decode::Format::kJson, decode::Content::kEnvelope, &json));
   return json;
 }
 
@@ -303,11 +313,13 @@ TEST_F(PipelineTest, APartitionReadAheadCannotMakeAnotherOnesEventsLate) {
       pipeline.SetEndOffset(p0, 3);
       pipeline.SetEndOffset(p1, 2);
     }
-    pipeline.ProcessMessage({"events", 1, 0, {}, EventJson(UrgentTicket(TicketEvent::CREATED, kT0))});
+    pipeline.ProcessMessage(
+        {"events", 1, 0, {}, EventJson(UrgentTicket(TicketEvent::CREATED, kT0))});
     for (int i = 0; i < 3; ++i) {
       Event usage;
       usage.mutable_usage()->set_event_id(absl::StrCat("u", i));
-      usage.mutable_usage()->mutable_occurred_at()->set_seconds(kT0 / 1000 + 3600 * (i + 1));
+      usage.mutable_usage()->mutable_occurred_at()->set_seconds(kT0 / 1000 +
+                                                                3600 * (i + 1));
       usage.mutable_usage()->set_user_id("user");
       usage.mutable_usage()->set_feature("search");
       usage.mutable_usage()->set_action("view");
@@ -321,7 +333,11 @@ TEST_F(PipelineTest, APartitionReadAheadCannotMakeAnotherOnesEventsLate) {
       EXPECT_TRUE(pipeline.WaitingForInput());
     }
     pipeline.ProcessMessage(
-        {"events", 1, 1, {}, EventJson(UrgentTicket(TicketEvent::COMMENT_ADDED, kT0 + 600'000))});
+        {"events",
+         1,
+         1,
+         {},
+         EventJson(UrgentTicket(TicketEvent::COMMENT_ADDED, kT0 + 600'000))});
     EXPECT_TRUE(pipeline.Flush().ok());
     if (report_partitions) {
       EXPECT_FALSE(pipeline.WaitingForInput());
@@ -331,7 +347,8 @@ TEST_F(PipelineTest, APartitionReadAheadCannotMakeAnotherOnesEventsLate) {
       EXPECT_TRUE(reloaded.Load().ok());
       EXPECT_EQ(reloaded.Watermark(), pipeline.Watermark());
     }
-    return testing::SumOf(ParseExposition(Exposition(pipeline)), "prodops_sla_breaches_total");
+    return testing::SumOf(ParseExposition(Exposition(pipeline)),
+                          "prodops_sla_breaches_total");
   };
   EXPECT_EQ(run(/*report_partitions=*/true), 0);
   // Without the partitions' progress (as if they were one file in this
@@ -386,9 +403,10 @@ TEST_F(PipelineTest, RejectedMessagesReachTheDeadLetterSinkBeforeTheirOffsetIsSt
   EXPECT_EQ(store_.writes, 1);
   ASSERT_EQ(sink.delivered.size(), 1u);
   EXPECT_EQ(pipeline.TakeCommittableOffsets().back().second, 6);
-  EXPECT_EQ(ParseExposition(Exposition(pipeline))
-                .at("prodops_events_rejected_total{topic=\"usage\",reason=\"malformed\"}"),
-            1);
+  EXPECT_EQ(
+      ParseExposition(Exposition(pipeline))
+          .at("prodops_events_rejected_total{topic=\"usage\",reason=\"malformed\"}"),
+      1);
 }
 
 TEST_F(PipelineTest, FailingWritesBackOffAndAskTheSourceToPauseWhenTheCacheIsFull) {

@@ -150,12 +150,14 @@ TEST(ParseConfigTest, MemoryBudgetAndMessageSizeLimitsOnTheirLines) {
   EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
                     "state { dir: \"/s\" memory_budget_bytes: 8388608 }\n"),
             "OK");
-  EXPECT_EQ(ErrorOf(Valid() + "ingest {\n  max_message_bytes: 1023\n}\n"),
-            "bad.textproto:5:3: ingest.max_message_bytes: must be between 1024 and 67108864, "
-            "got 1023");
-  EXPECT_EQ(ErrorOf(Valid() + "ingest { max_message_bytes: 67108865 }\n"),
-            "bad.textproto:4:10: ingest.max_message_bytes: must be between 1024 and 67108864, "
-            "got 67108865");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "ingest {\n  max_message_bytes: 1023\n}\n"),
+      "bad.textproto:5:3: ingest.max_message_bytes: must be between 1024 and 67108864, "
+      "got 1023");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "ingest { max_message_bytes: 67108865 }\n"),
+      "bad.textproto:4:10: ingest.max_message_bytes: must be between 1024 and 67108864, "
+      "got 67108865");
   EXPECT_EQ(ErrorOf(Valid() + "ingest { max_message_bytes: 1024 }\n"), "OK");
 }
 
@@ -164,15 +166,26 @@ TEST(ParseConfigTest, WindowClockIsWallOrEventTime) {
       ParseConfig(Valid() + "windows { clock: EVENT_TIME }\n", "c.textproto");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->windows().clock(), prodops::v1::WindowConfig::EVENT_TIME);
-  EXPECT_EQ(ErrorOf(Valid() + "windows { clock: 7 }\n"),
-            "bad.textproto:4:11: windows.clock: unknown value 7; expected WALL or EVENT_TIME");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "windows { clock: 7 }\n"),
+      "bad.textproto:4:11: windows.clock: unknown value 7; expected WALL or EVENT_TIME");
 }
 
 TEST(ParseConfigTest, DeadLetterTopicMustNotBeAnInputTopic) {
-  EXPECT_EQ(ErrorOf(Valid() + "ingest { dead_letter_topic: \"events\" }\n"),
-            "bad.textproto:4:10: ingest.dead_letter_topic: \"events\" is an input topic; dead "
-            "letters would be read again");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "ingest { dead_letter_topic: \"events\" }\n"),
+      "bad.textproto:4:10: ingest.dead_letter_topic: \"events\" is an input topic; dead "
+      "letters would be read again");
   EXPECT_EQ(ErrorOf(Valid() + "ingest { dead_letter_topic: \"events.dlq\" }\n"), "OK");
+}
+
+TEST(ParseConfigTest, OutputTopicMustBeNeitherAnInputNorTheDeadLetterTopic) {
+  EXPECT_EQ(ErrorOf(Valid() + "output { topic: \"events\" }\n"),
+            "bad.textproto:4:10: output.topic: \"events\" is an input topic");
+  EXPECT_EQ(ErrorOf(Valid() +
+                    "ingest { dead_letter_topic: \"dlq\" }\noutput { topic: \"dlq\" }\n"),
+            "bad.textproto:5:10: output.topic: \"dlq\" is the dead-letter topic");
+  EXPECT_EQ(ErrorOf(Valid() + "output { topic: \"prodops.signals\" }\n"), "OK");
 }
 
 TEST(ParseConfigTest, StateDirIsRequired) {
@@ -420,10 +433,11 @@ TEST(ReleaseAndBudgetConfigTest, FillsDefaults) {
 }
 
 TEST(ReleaseAndBudgetConfigTest, KeepsValuesThatAreSet) {
-  const absl::StatusOr<DaemonConfig> config = ParseConfig(
-      Valid() + "signals { releases { impact_hours: 168 recent_releases: 1000 }\n"
-                "  label_budgets { team: 1 feature: 100000 } }\n",
-      "set.textproto");
+  const absl::StatusOr<DaemonConfig> config =
+      ParseConfig(Valid() +
+                      "signals { releases { impact_hours: 168 recent_releases: 1000 }\n"
+                      "  label_budgets { team: 1 feature: 100000 } }\n",
+                  "set.textproto");
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->signals().releases().impact_hours(), 168);
   EXPECT_EQ(config->signals().releases().recent_releases(), 1000);
@@ -432,15 +446,18 @@ TEST(ReleaseAndBudgetConfigTest, KeepsValuesThatAreSet) {
 }
 
 TEST(ReleaseAndBudgetConfigTest, RefusesOutOfRangeValuesNamingTheField) {
-  EXPECT_EQ(ErrorOf(Valid() + "signals { releases { impact_hours: 169 } }\n"),
-            "bad.textproto:4:22: signals.releases.impact_hours: must be between 1 and 168, "
-            "got 169");
-  EXPECT_EQ(ErrorOf(Valid() + "signals { releases {\n  recent_releases: 1001 } }\n"),
-            "bad.textproto:5:3: signals.releases.recent_releases: must be between 1 and 1000, "
-            "got 1001");
-  EXPECT_EQ(ErrorOf(Valid() + "signals {\n  label_budgets { variant: 100001 }\n}\n"),
-            "bad.textproto:5:19: signals.label_budgets.variant: must be between 1 and 100000, "
-            "got 100001");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "signals { releases { impact_hours: 169 } }\n"),
+      "bad.textproto:4:22: signals.releases.impact_hours: must be between 1 and 168, "
+      "got 169");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "signals { releases {\n  recent_releases: 1001 } }\n"),
+      "bad.textproto:5:3: signals.releases.recent_releases: must be between 1 and 1000, "
+      "got 1001");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "signals {\n  label_budgets { variant: 100001 }\n}\n"),
+      "bad.textproto:5:19: signals.label_budgets.variant: must be between 1 and 100000, "
+      "got 100001");
 }
 
 }  // namespace
@@ -456,10 +473,16 @@ TEST(TicketConfigTest, FillsDefaults) {
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
       R"pb(
         first_reply_sla {
-          low_seconds: 86400 normal_seconds: 28800 high_seconds: 14400 urgent_seconds: 3600
+          low_seconds: 86400
+          normal_seconds: 28800
+          high_seconds: 14400
+          urgent_seconds: 3600
         }
         resolution_sla {
-          low_seconds: 604800 normal_seconds: 259200 high_seconds: 86400 urgent_seconds: 14400
+          low_seconds: 604800
+          normal_seconds: 259200
+          high_seconds: 86400
+          urgent_seconds: 14400
         }
         reactive { type: INCIDENT }
         reactive { type: BUG min_priority: HIGH }
@@ -472,14 +495,15 @@ TEST(TicketConfigTest, FillsDefaults) {
 }
 
 TEST(TicketConfigTest, KeepsValuesThatAreSetAndDefaultsTheRest) {
-  const absl::StatusOr<DaemonConfig> config = ParseConfig(
-      Valid() + "signals { tickets {\n"
-                "  first_reply_sla { urgent_seconds: 600 }\n"
-                "  reactive { type: TASK min_priority: URGENT }\n"
-                "  spike { threshold: 5 }\n"
-                "  closed_ticket_expiry_seconds: 60\n"
-                "} }\n",
-      "set.textproto");
+  const absl::StatusOr<DaemonConfig> config =
+      ParseConfig(Valid() +
+                      "signals { tickets {\n"
+                      "  first_reply_sla { urgent_seconds: 600 }\n"
+                      "  reactive { type: TASK min_priority: URGENT }\n"
+                      "  spike { threshold: 5 }\n"
+                      "  closed_ticket_expiry_seconds: 60\n"
+                      "} }\n",
+                  "set.textproto");
   ASSERT_TRUE(config.ok()) << config.status();
   const prodops::v1::TicketSignalsConfig& tickets = config->signals().tickets();
   EXPECT_EQ(tickets.first_reply_sla().urgent_seconds(), 600);
@@ -493,13 +517,15 @@ TEST(TicketConfigTest, KeepsValuesThatAreSetAndDefaultsTheRest) {
 }
 
 TEST(TicketConfigTest, RefusesBadRulesNamingTheField) {
-  EXPECT_EQ(ErrorOf(Valid() + "signals { tickets {\n  reactive { min_priority: HIGH }\n} }\n"),
-            "bad.textproto:5:3: signals.tickets.reactive[0].type: required: QUESTION, "
-            "INCIDENT, BUG, FEATURE_REQUEST or TASK");
-  EXPECT_EQ(ErrorOf(Valid() + "signals { tickets {\n  reactive { type: BUG }\n"
-                              "  reactive { type: BUG min_priority: 9 }\n} }\n"),
-            "bad.textproto:6:24: signals.tickets.reactive[1].min_priority: unknown value 9; "
-            "expected LOW, NORMAL, HIGH or URGENT");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "signals { tickets {\n  reactive { min_priority: HIGH }\n} }\n"),
+      "bad.textproto:5:3: signals.tickets.reactive[0].type: required: QUESTION, "
+      "INCIDENT, BUG, FEATURE_REQUEST or TASK");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "signals { tickets {\n  reactive { type: BUG }\n"
+                        "  reactive { type: BUG min_priority: 9 }\n} }\n"),
+      "bad.textproto:6:24: signals.tickets.reactive[1].min_priority: unknown value 9; "
+      "expected LOW, NORMAL, HIGH or URGENT");
   EXPECT_EQ(ErrorOf(Valid() + "signals { tickets {\n  spike { mad_floor: -0.5 }\n} }\n"),
             "bad.textproto:5:11: signals.tickets.spike.mad_floor: must be > 0, got -0.5");
 }
@@ -521,11 +547,11 @@ constexpr char kSplit[] =
     "    variant { name: \"treatment\" weight: 1 }\n";
 
 TEST(ExperimentConfigTest, KeepsTheExperimentsAsWritten) {
-  const absl::StatusOr<DaemonConfig> config = ParseConfig(
-      WithExperiment(std::string("    name: \"new_checkout\"\n") + kGoal +
-                     "    variant { name: \"control\" weight: 55 }\n"
-                     "    variant { name: \"treatment\" weight: 45 }\n"),
-      "set.textproto");
+  const absl::StatusOr<DaemonConfig> config =
+      ParseConfig(WithExperiment(std::string("    name: \"new_checkout\"\n") + kGoal +
+                                 "    variant { name: \"control\" weight: 55 }\n"
+                                 "    variant { name: \"treatment\" weight: 45 }\n"),
+                  "set.textproto");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_EQ(config->signals().experiment_size(), 1);
   const prodops::v1::ExperimentConfig& experiment = config->signals().experiment(0);
@@ -542,31 +568,42 @@ TEST(ExperimentConfigTest, RefusesBadExperimentsNamingTheField) {
   const std::string name = "    name: \"x\"\n";
   EXPECT_EQ(ErrorOf(WithExperiment(std::string(kGoal) + kSplit)),
             "bad.textproto:5:3: signals.experiment[0].name: required");
-  EXPECT_EQ(ErrorOf(Valid() + "signals {\n  experiment { name: \"x\"\n" + kGoal + kSplit +
-                    "  }\n  experiment {\n    name: \"x\"\n" + kGoal + kSplit + "  }\n}\n"),
-            "bad.textproto:11:5: signals.experiment[1].name: \"x\" is already used by "
-            "signals.experiment[0].name");
+  EXPECT_EQ(
+      ErrorOf(Valid() + "signals {\n  experiment { name: \"x\"\n" + kGoal + kSplit +
+              "  }\n  experiment {\n    name: \"x\"\n" + kGoal + kSplit + "  }\n}\n"),
+      "bad.textproto:11:5: signals.experiment[1].name: \"x\" is already used by "
+      "signals.experiment[0].name");
   EXPECT_EQ(ErrorOf(WithExperiment(name + kSplit)),
             "bad.textproto:5:3: signals.experiment[0].goal.feature: required");
-  EXPECT_EQ(ErrorOf(WithExperiment(name + "    goal { feature: \"checkout\" }\n" + kSplit)),
-            "bad.textproto:7:5: signals.experiment[0].goal.action: required");
-  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: 1 }\n")),
-            "bad.textproto:5:3: signals.experiment[0].variant: at least two are required, got 1");
+  EXPECT_EQ(
+      ErrorOf(WithExperiment(name + "    goal { feature: \"checkout\" }\n" + kSplit)),
+      "bad.textproto:7:5: signals.experiment[0].goal.action: required");
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal +
+                                   "    variant { name: \"control\" weight: 1 }\n")),
+            "bad.textproto:5:3: signals.experiment[0].variant: at least two are "
+            "required, got 1");
   EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + kSplit +
                                    "    variant { name: \"control\" weight: 2 }\n")),
-            "bad.textproto:10:15: signals.experiment[0].variant[2].name: \"control\" is already "
+            "bad.textproto:10:15: signals.experiment[0].variant[2].name: \"control\" is "
+            "already "
             "used by signals.experiment[0].variant[0].name");
-  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: 1 }\n" +
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal +
+                                   "    variant { name: \"control\" weight: 1 }\n" +
                                    "    variant { name: \"treatment\" }\n")),
-            "bad.textproto:9:5: signals.experiment[0].variant[1].weight: must be finite and > 0, "
+            "bad.textproto:9:5: signals.experiment[0].variant[1].weight: must be finite "
+            "and > 0, "
             "got 0");
-  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: -1 }\n" +
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal +
+                                   "    variant { name: \"control\" weight: -1 }\n" +
                                    "    variant { name: \"treatment\" weight: 1 }\n")),
-            "bad.textproto:8:31: signals.experiment[0].variant[0].weight: must be finite and > 0, "
+            "bad.textproto:8:31: signals.experiment[0].variant[0].weight: must be finite "
+            "and > 0, "
             "got -1");
-  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal + "    variant { name: \"control\" weight: inf }\n" +
+  EXPECT_EQ(ErrorOf(WithExperiment(name + kGoal +
+                                   "    variant { name: \"control\" weight: inf }\n" +
                                    "    variant { name: \"treatment\" weight: 1 }\n")),
-            "bad.textproto:8:31: signals.experiment[0].variant[0].weight: must be finite and > 0, "
+            "bad.textproto:8:31: signals.experiment[0].variant[0].weight: must be finite "
+            "and > 0, "
             "got inf");
 }
 

@@ -1,0 +1,219 @@
+// The downstream feed on a Kafka topic, read back by kcat (a client that
+// shares no code with prodopsd): once the watermark has passed a window's
+// end and its allowed lateness, every series the exposition showed for
+// that window has a final SignalUpdate with the same value.
+#include <signal.h>
+#include <stdio.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "daemon/decode/decode.h"
+#include "daemon/ingest/mock_cluster.h"
+#include "daemon/ingest/producer.h"
+#include "daemon/sim/encode.h"
+#include "daemon/sim/simulator.h"
+#include "gtest/gtest.h"
+#include "prodops/v1/signal_update.pb.h"
+#include "tests/support/daemon_process.h"
+#include "tests/support/exposition.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+
+namespace prodops {
+namespace {
+
+using prodops::v1::SignalUpdate;
+using testing::HttpGet;
+using testing::ParseExposition;
+using testing::SumOf;
+
+constexpr const char* kInput = "feed.events";
+constexpr const char* kOutput = "feed.signals";
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kLatenessMs = 60'000;
+
+// Every message of `topic`, read from the beginning by kcat: key and value.
+std::vector<std::pair<std::string, std::string>> ReadWithKcat(
+    const std::string& bootstrap, const std::string& topic) {
+  // "%K %S " gives the lengths, so that binary values need no delimiter.
+  const std::string command = absl::StrCat("kcat -C -q -b ", bootstrap, " -t ", topic,
+                                           " -o beginning -e -f '%K %S %k%s'");
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {};
+  std::string output;
+  char buffer[65536];
+  for (size_t n; (n = fread(buffer, 1, sizeof(buffer), pipe)) > 0;)
+    output.append(buffer, n);
+  EXPECT_EQ(pclose(pipe), 0) << command;
+  std::vector<std::pair<std::string, std::string>> messages;
+  size_t pos = 0;
+  while (pos < output.size()) {
+    const size_t space1 = output.find(' ', pos);
+    const size_t space2 = output.find(' ', space1 + 1);
+    size_t key_length = 0;
+    size_t value_length = 0;
+    if (space1 == std::string::npos || space2 == std::string::npos ||
+        !absl::SimpleAtoi(output.substr(pos, space1 - pos), &key_length) ||
+        !absl::SimpleAtoi(output.substr(space1 + 1, space2 - space1 - 1),
+                          &value_length) ||
+        space2 + 1 + key_length + value_length > output.size()) {
+      ADD_FAILURE() << "unexpected kcat output at byte " << pos;
+      break;
+    }
+    messages.emplace_back(output.substr(space2 + 1, key_length),
+                          output.substr(space2 + 1 + key_length, value_length));
+    pos = space2 + 1 + key_length + value_length;
+  }
+  return messages;
+}
+
+// `name{a="x",b="y"}` with the labels sorted by name (simple values only).
+std::string Normalized(const std::string& series) {
+  const size_t brace = series.find('{');
+  if (brace == std::string::npos || series.back() != '}') return series;
+  std::vector<std::string> labels = absl::StrSplit(
+      series.substr(brace + 1, series.size() - brace - 2), "\",", absl::SkipEmpty());
+  for (size_t i = 0; i + 1 < labels.size(); ++i) labels[i].push_back('"');
+  std::sort(labels.begin(), labels.end());
+  return series.substr(0, brace + 1) + absl::StrJoin(labels, ",") + "}";
+}
+
+// The exposition form of an update's series, labels sorted by name.
+std::string SeriesOf(const SignalUpdate& update) {
+  std::map<std::string, std::string> labels(update.labels().begin(),
+                                            update.labels().end());
+  labels["window"] = update.window();
+  std::string series = update.signal() + "{";
+  for (const auto& [name, value] : labels) {
+    if (series.back() != '{') series.push_back(',');
+    absl::StrAppend(&series, name, "=\"", value, "\"");
+  }
+  return series + "}";
+}
+
+TEST(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
+  testing::TempDir dir;
+  auto cluster = ingest::MockCluster::Start(1);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateTopic(kInput, 2).ok());
+  ASSERT_TRUE((*cluster)->CreateTopic(kOutput, 1).ok());
+  const std::string bootstrap = (*cluster)->bootstrap_servers();
+  auto producer = ingest::KafkaProducer::Create({.bootstrap_servers = bootstrap});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+
+  // Three hours of the simulated product ending at the last UTC midnight,
+  // so that a 1h and a 1d window end together at `end_ms`; the last event
+  // is moved to end_ms - 1 ms, where the exposition's trailing windows
+  // are exactly the closed windows.
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const int64_t end_ms = now_ms / kDayMs * kDayMs;
+  std::vector<prodops::v1::Event> events;
+  sim::Simulator({.events_per_second = 2, .users = 200, .seed = 11})
+      .Generate(end_ms - 3 * 3'600'000, end_ms, &events);
+  ASSERT_GT(events.size(), 10'000u);
+  auto produce = [&](const prodops::v1::Event& event) {
+    std::string payload;
+    ASSERT_TRUE(sim::EncodeEvent(event, decode::Format::kProtobuf,
+                                 decode::Content::kEnvelope, &payload));
+    ASSERT_TRUE((*producer)->Produce(kInput, -1, sim::PartitionKey(event), payload).ok());
+  };
+  prodops::v1::Event last_usage;
+  for (const auto& event : events) {
+    ASSERT_LT(decode::OccurredAtMillis(event), end_ms);
+    produce(event);
+    if (event.has_usage()) last_usage = event;
+  }
+  // The same user on the same feature once more: no windowed value moves,
+  // but "now" becomes end_ms - 1.
+  last_usage.mutable_usage()->set_event_id("last-instant");
+  last_usage.mutable_usage()->mutable_occurred_at()->set_seconds(end_ms / 1000 - 1);
+  last_usage.mutable_usage()->mutable_occurred_at()->set_nanos(999'000'000);
+  produce(last_usage);
+  ASSERT_TRUE((*producer)->Flush(30'000).ok());
+  const size_t produced = events.size() + 1;
+
+  const int port = testing::FreePort();
+  const std::string config = dir.File("feed.textproto");
+  testing::WriteFile(
+      config, absl::StrCat(
+                  "kafka { bootstrap_servers: \"", bootstrap, "\" }\n",
+                  "topic { name: \"", kInput, "\" format: PROTOBUF content: ENVELOPE }\n",
+                  "state { dir: \"", dir.File("state"), "\" flush_interval_ms: 100 }\n",
+                  "windows { clock: EVENT_TIME allowed_lateness_seconds: ",
+                  kLatenessMs / 1000, " }\n", "output { topic: \"", kOutput, "\" }\n",
+                  "http { listen_address: \"127.0.0.1:", port, "\" }\n"));
+  testing::DaemonProcess daemon({"--config", config}, dir.File("daemon.log"));
+  auto accounted = [&] {
+    const testing::Samples samples = ParseExposition(HttpGet(port, "/metrics").body);
+    return SumOf(samples, "prodops_events_ingested_total") +
+           SumOf(samples, "prodops_events_rejected_total") +
+           SumOf(samples, "prodops_events_duplicate_total");
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (std::chrono::steady_clock::now() < deadline && accounted() < produced) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(accounted(), produced) << testing::ReadFile(dir.File("daemon.log"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a flush later
+  const testing::Samples at_end = ParseExposition(HttpGet(port, "/metrics").body);
+
+  // One event past the lateness closes both windows for good.
+  prodops::v1::Event closing = last_usage;
+  closing.mutable_usage()->set_event_id("closing");
+  closing.mutable_usage()->mutable_occurred_at()->set_seconds(
+      (end_ms + kLatenessMs) / 1000 + 1);
+  produce(closing);
+  ASSERT_TRUE((*producer)->Flush(30'000).ok());
+
+  std::map<std::string, SignalUpdate> finals;  // by series
+  size_t updates = 0;
+  const auto feed_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < feed_deadline) {
+    finals.clear();
+    const auto messages = ReadWithKcat(bootstrap, kOutput);
+    updates = messages.size();
+    for (const auto& [key, value] : messages) {
+      SignalUpdate update;
+      ASSERT_TRUE(update.ParseFromString(value)) << key;
+      const int64_t window_end_ms = update.window_end().seconds() * 1000;
+      EXPECT_EQ(Normalized(key.substr(0, key.rfind('@'))), SeriesOf(update));
+      EXPECT_EQ(key.substr(key.rfind('@') + 1),
+                absl::StrCat(update.window_start().seconds() * 1000));
+      if (update.is_final() && window_end_ms == end_ms) finals[SeriesOf(update)] = update;
+    }
+    if (!finals.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+
+  size_t compared = 0;
+  for (const auto& [series, value] : at_end) {
+    if (series.find("window=\"1h\"") == std::string::npos &&
+        series.find("window=\"1d\"") == std::string::npos) {
+      continue;
+    }
+    ++compared;
+    const auto it = finals.find(Normalized(series));
+    ASSERT_NE(it, finals.end())
+        << series << " has no final update; " << updates << " updates read";
+    EXPECT_DOUBLE_EQ(it->second.value(), value) << series;
+  }
+  EXPECT_EQ(compared, finals.size())
+      << "every final update is a series of the exposition";
+  EXPECT_GT(compared, 50u);
+  std::cout << updates << " updates read by kcat; " << compared
+            << " series of the 1h and 1d windows ending at " << end_ms << " compared\n";
+  daemon.Kill(SIGTERM);
+  EXPECT_EQ(daemon.Wait(30'000), 0) << testing::ReadFile(dir.File("daemon.log"));
+}
+
+}  // namespace
+}  // namespace prodops
