@@ -76,9 +76,11 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
         std::make_unique<ingest::OutboxDeadLetterSink>(*std::move(outbox));
   }
   if (!config.output().topic().empty()) {
+    ingest::OutboxOptions options =
+        ToOutboxOptions(config, config.output().topic(), bootstrap, "prodopsd-feed");
+    options.producer.transactional_id = config.output().transactional_id();
     absl::StatusOr<std::unique_ptr<ingest::KafkaOutbox>> outbox =
-        ingest::KafkaOutbox::Create(
-            ToOutboxOptions(config, config.output().topic(), bootstrap, "prodopsd-feed"));
+        ingest::KafkaOutbox::Create(std::move(options));
     if (!outbox.ok()) return outbox.status();
     daemon->feed_ = *std::move(outbox);
   }
@@ -112,6 +114,7 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
       ingest::KafkaConsumer::Create(ToConsumerOptions(config, bootstrap), daemon.get());
   if (!consumer.ok()) return consumer.status();
   daemon->consumer_ = *std::move(consumer);
+  if (daemon->feed_ != nullptr) daemon->feed_->SetConsumer(daemon->consumer_.get());
   return daemon;
 }
 

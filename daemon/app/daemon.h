@@ -73,7 +73,7 @@ class Daemon final : private ingest::RebalanceListener {
   SystemClock clock_;
   std::unique_ptr<state::RocksStore> store_;
   std::unique_ptr<ingest::DeadLetterSink> dead_letters_;  // null without a topic
-  std::unique_ptr<ingest::Outbox> feed_;                  // null without an output topic
+  std::unique_ptr<ingest::KafkaOutbox> feed_;                 // null without an output topic
   std::unique_ptr<Pipeline> pipeline_;
   exporter::SnapshotBoard board_;
   std::unique_ptr<exporter::HttpServer> http_;

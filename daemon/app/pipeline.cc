@@ -302,6 +302,11 @@ absl::Status Pipeline::Flush() {
   }
   AdvanceWatermark();
   for (const auto& set : signal_sets_) set->Advance(watermark_ms_);
+  // The offsets this flush stores (a transactional feed commits them too).
+  std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
+  for (const auto& [tp, progress] : partitions_) {
+    if (progress.dirty) offsets.emplace_back(tp, progress.next_offset);
+  }
   if (feed_.has_value()) {
     // Before expiry: the windows it closes may use the oldest buckets.
     feed_->Advance(
@@ -312,7 +317,7 @@ absl::Status Pipeline::Flush() {
           return families;
         },
         feed_out_);
-    if (absl::Status s = feed_out_->Drain(); !s.ok()) {
+    if (absl::Status s = feed_out_->Drain(offsets); !s.ok()) {
       ScheduleRetry();
       return s;
     }
@@ -330,13 +335,9 @@ absl::Status Pipeline::Flush() {
     unwritten_.Put(state::Family::kMeta, std::string(kWatermarkKey), std::move(value));
     watermark_dirty_ = false;
   }
-  std::vector<std::pair<ingest::TopicPartition, int64_t>> offsets;
-  for (auto& [tp, progress] : partitions_) {
-    if (!progress.dirty) continue;
-    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp),
-                   OffsetValue(progress.next_offset));
-    offsets.emplace_back(tp, progress.next_offset);
-    progress.dirty = false;
+  for (const auto& [tp, next_offset] : offsets) {
+    unwritten_.Put(state::Family::kOffsets, OffsetKey(tp), OffsetValue(next_offset));
+    partitions_[tp].dirty = false;
   }
   if (unwritten_.empty()) {
     retry_backoff_ms_ = 0;

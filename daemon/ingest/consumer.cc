@@ -229,6 +229,12 @@ void KafkaConsumer::SetPaused(bool paused) {
   }
 }
 
+std::unique_ptr<ConsumerGroupMetadata> KafkaConsumer::GroupMetadata() const {
+  rd_kafka_consumer_group_metadata_t* handle = rd_kafka_consumer_group_metadata(impl_->rk.get());
+  if (handle == nullptr) return nullptr;
+  return std::make_unique<ConsumerGroupMetadata>(handle);
+}
+
 std::optional<int64_t> KafkaConsumer::HighWatermark(const TopicPartition& tp) const {
   int64_t low = -1;
   int64_t high = -1;

@@ -26,6 +26,8 @@ class RebalanceListener {
   virtual void BeforeRevoke(const std::vector<TopicPartition>& partitions) = 0;
 };
 
+struct ConsumerGroupMetadata;  // daemon/ingest/kafka_handles.h
+
 struct ConsumerOptions {
   // Required.
   std::string bootstrap_servers;
@@ -72,6 +74,10 @@ class KafkaConsumer {
   // serving the group meanwhile. Resuming starts after the last message
   // Poll delivered: nothing fetched while paused is skipped.
   void SetPaused(bool paused);
+
+  // The group's current metadata (member, generation), for a transactional
+  // producer's offsets; null before the group is joined.
+  std::unique_ptr<ConsumerGroupMetadata> GroupMetadata() const;
 
   // The partition's high watermark as last seen by the fetcher, if known.
   std::optional<int64_t> HighWatermark(const TopicPartition& tp) const;

@@ -40,7 +40,7 @@ class OutboxDeadLetterSink final : public DeadLetterSink {
       : outbox_(std::move(outbox)) {}
 
   void Send(const Message& message, std::string_view reason) override;
-  [[nodiscard]] absl::Status Drain() override { return outbox_->Drain(); }
+  [[nodiscard]] absl::Status Drain() override { return outbox_->Drain({}); }
 
  private:
   std::unique_ptr<Outbox> outbox_;

@@ -22,6 +22,21 @@ absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err) {
   return absl::UnavailableError(absl::StrCat(what, ": ", rd_kafka_err2str(err)));
 }
 
+absl::Status TransactionError(absl::string_view what, rd_kafka_error_t* error) {
+  if (error == nullptr) return absl::OkStatus();
+  const std::string message = absl::StrCat(what, ": ", rd_kafka_error_string(error));
+  absl::Status status;
+  if (rd_kafka_error_is_fatal(error)) {
+    status = absl::FailedPreconditionError(message);
+  } else if (rd_kafka_error_txn_requires_abort(error)) {
+    status = absl::AbortedError(message);
+  } else {
+    status = absl::UnavailableError(message);
+  }
+  rd_kafka_error_destroy(error);
+  return status;
+}
+
 absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties) {
   ConfHandle conf(rd_kafka_conf_new());
   rd_kafka_conf_set_log_cb(conf.get(), LogFromKafka);

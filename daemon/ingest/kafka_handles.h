@@ -31,6 +31,11 @@ using HeadersHandle = std::unique_ptr<rd_kafka_headers_t, KafkaDeleter>;
 
 // `what`: the operation, for the message.
 absl::Status KafkaError(absl::string_view what, rd_kafka_resp_err_t err);
+// A transactional API error (taken over and destroyed); null is OK. The
+// code says what to do: kAborted, abort the transaction and start again;
+// kUnavailable, retry the call; kFailedPrecondition, fatal (the producer
+// was fenced or is unusable).
+absl::Status TransactionError(absl::string_view what, rd_kafka_error_t* error);
 
 // A configuration with every property set. The error names the property
 // but never its value (values may be secrets).
@@ -40,3 +45,17 @@ absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties);
 absl::StatusOr<KafkaHandle> MakeClient(rd_kafka_type_t type, ConfHandle conf);
 
 }  // namespace prodops::ingest::internal
+
+namespace prodops::ingest {
+
+// A consumer's group metadata (group, member, generation), for the offsets
+// a transactional producer commits.
+struct ConsumerGroupMetadata {
+  explicit ConsumerGroupMetadata(rd_kafka_consumer_group_metadata_t* handle) : handle(handle) {}
+  ~ConsumerGroupMetadata() { rd_kafka_consumer_group_metadata_destroy(handle); }
+  ConsumerGroupMetadata(const ConsumerGroupMetadata&) = delete;
+  ConsumerGroupMetadata& operator=(const ConsumerGroupMetadata&) = delete;
+  rd_kafka_consumer_group_metadata_t* const handle;
+};
+
+}  // namespace prodops::ingest

@@ -35,6 +35,9 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
       {"enable.idempotence", "true"},
       {"linger.ms", "5"},
   };
+  if (!options.transactional_id.empty()) {
+    properties["transactional.id"] = options.transactional_id;
+  }
   for (const auto& [name, value] : options.extra_properties) properties[name] = value;
   auto impl = std::make_unique<Impl>();
   absl::StatusOr<internal::ConfHandle> conf = internal::MakeConf(properties);
@@ -44,6 +47,13 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
   absl::StatusOr<KafkaHandle> rk = internal::MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
   if (!rk.ok()) return rk.status();
   impl->rk = *std::move(rk);
+  if (!options.transactional_id.empty()) {
+    if (absl::Status s = internal::TransactionError(
+            "init transactions", rd_kafka_init_transactions(impl->rk.get(), 30'000));
+        !s.ok()) {
+      return s;
+    }
+  }
   return std::unique_ptr<KafkaProducer>(new KafkaProducer(std::move(impl)));
 }
 
@@ -87,6 +97,37 @@ absl::Status KafkaProducer::Produce(std::string_view topic, int32_t partition,
 }
 
 void KafkaProducer::Poll() { rd_kafka_poll(impl_->rk.get(), 0); }
+
+absl::Status KafkaProducer::BeginTransaction() {
+  return internal::TransactionError("begin transaction",
+                                    rd_kafka_begin_transaction(impl_->rk.get()));
+}
+
+absl::Status KafkaProducer::SendOffsetsToTransaction(
+    const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets,
+    const ConsumerGroupMetadata& group, int timeout_ms) {
+  if (next_offsets.empty()) return absl::OkStatus();
+  internal::PartitionListHandle list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        offset;
+  }
+  return internal::TransactionError(
+      "send offsets to transaction",
+      rd_kafka_send_offsets_to_transaction(impl_->rk.get(), list.get(), group.handle,
+                                           timeout_ms));
+}
+
+absl::Status KafkaProducer::CommitTransaction(int timeout_ms) {
+  return internal::TransactionError("commit transaction",
+                                    rd_kafka_commit_transaction(impl_->rk.get(), timeout_ms));
+}
+
+absl::Status KafkaProducer::AbortTransaction(int timeout_ms) {
+  return internal::TransactionError("abort transaction",
+                                    rd_kafka_abort_transaction(impl_->rk.get(), timeout_ms));
+}
 
 absl::Status KafkaProducer::Flush(int timeout_ms) {
   const rd_kafka_resp_err_t err = rd_kafka_flush(impl_->rk.get(), timeout_ms);

@@ -3,6 +3,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -17,7 +19,13 @@ struct ProducerOptions {
   KafkaProperties extra_properties;
   // client.id. Default: "prodopsd".
   std::string client_id = "prodopsd";
+  // transactional.id: when set, the producer is transactional (Create
+  // initializes it, fencing an earlier producer with the same id).
+  // Default: empty.
+  std::string transactional_id;
 };
+
+struct ConsumerGroupMetadata;  // daemon/ingest/kafka_handles.h
 
 // An idempotent producer (acks=all, no duplicates from retries, order kept
 // per partition). Thread-compatible: one thread at a time.
@@ -42,6 +50,17 @@ class KafkaProducer {
 
   // Serves delivery reports without waiting.
   void Poll();
+
+  // Transactions (transactional_id set). Errors: kAborted, abort and start
+  // again; kUnavailable, retry the call; kFailedPrecondition, fatal.
+  [[nodiscard]] absl::Status BeginTransaction();
+  // Adds the consumer group's next offsets to the open transaction.
+  [[nodiscard]] absl::Status SendOffsetsToTransaction(
+      const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets,
+      const ConsumerGroupMetadata& group, int timeout_ms);
+  // Delivers everything produced in the transaction and commits it.
+  [[nodiscard]] absl::Status CommitTransaction(int timeout_ms);
+  [[nodiscard]] absl::Status AbortTransaction(int timeout_ms);
 
   struct Impl;  // opaque; public only so that librdkafka callbacks can see it
 

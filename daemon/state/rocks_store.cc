@@ -1,11 +1,6 @@
 #include "daemon/state/rocks_store.h"
 
 #include <sys/statvfs.h>
-#include <malloc.h>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <chrono>
 
 #include <algorithm>
 #include <array>
@@ -378,24 +373,7 @@ RocksStore::RocksStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RocksStore::~RocksStore() = default;
 
-static void MemLogTmp(rocksdb::DB* db) {
-  static const bool on = std::getenv("PRODOPS_MEMLOG") != nullptr;
-  if (!on) return;
-  static int64_t last = 0;
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  if (now - last < 1000) return;
-  last = now;
-  auto prop = [&](const std::string& name) { uint64_t v = 0; db->GetAggregatedIntProperty(name, &v); return v; };
-  uint64_t bc = 0, pin = 0; db->GetIntProperty("rocksdb.block-cache-usage", &bc); db->GetIntProperty("rocksdb.block-cache-pinned-usage", &pin);
-  struct mallinfo2 mi = mallinfo2();
-  long rss = 0; { std::ifstream f("/proc/self/statm"); long a; f >> a >> rss; rss *= 4096; }
-  std::fprintf(stderr, "MEMLOG t=%lld rss=%.1f bc=%.1f pinned=%.1f memtab_cur=%.1f memtab_all=%.1f readers=%.1f heap_arena=%.1f mmap=%.1f inuse=%.1f free=%.1f\n",
-    (long long)now, rss/1048576.0, bc/1048576.0, pin/1048576.0, prop("rocksdb.cur-size-all-mem-tables")/1048576.0, prop("rocksdb.size-all-mem-tables")/1048576.0,
-    prop("rocksdb.estimate-table-readers-mem")/1048576.0, mi.arena/1048576.0, mi.hblkhd/1048576.0, mi.uordblks/1048576.0, mi.fordblks/1048576.0);
-}
-
 absl::Status RocksStore::Write(const WriteSet& changes) {
-  MemLogTmp(impl_->db);
   if (changes.empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   for (const WriteSet::Op& op : changes.ops()) {

@@ -31,7 +31,7 @@ class RecordingOutbox final : public ingest::Outbox {
     EXPECT_TRUE(update.ParseFromString(payload));
     queued.emplace_back(std::move(key), std::move(update));
   }
-  absl::Status Drain() override {
+  absl::Status Drain(const std::vector<std::pair<ingest::TopicPartition, int64_t>>&) override {
     if (fail) return absl::UnavailableError("output topic unreachable");
     delivered.insert(delivered.end(), queued.begin(), queued.end());
     queued.clear();

@@ -44,6 +44,7 @@ std::vector<std::pair<std::string, std::string>> ReadWithKcat(
     const std::string& bootstrap, const std::string& topic) {
   // "%K %S " gives the lengths, so that binary values need no delimiter.
   const std::string command = absl::StrCat("kcat -C -q -b ", bootstrap, " -t ", topic,
+                                           " -X isolation.level=read_committed",
                                            " -o beginning -e -f '%K %S %k%s'");
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return {};
@@ -98,7 +99,8 @@ std::string SeriesOf(const SignalUpdate& update) {
   return series + "}";
 }
 
-TEST(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
+// Runs the scenario with `output_extra` in the config's output block.
+void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_extra) {
   testing::TempDir dir;
   auto cluster = ingest::MockCluster::Start(1);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -149,7 +151,8 @@ TEST(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
                   "topic { name: \"", kInput, "\" format: PROTOBUF content: ENVELOPE }\n",
                   "state { dir: \"", dir.File("state"), "\" flush_interval_ms: 100 }\n",
                   "windows { clock: EVENT_TIME allowed_lateness_seconds: ",
-                  kLatenessMs / 1000, " }\n", "output { topic: \"", kOutput, "\" }\n",
+                  kLatenessMs / 1000, " }\n", "output { topic: \"", kOutput, "\" ",
+                           output_extra, " }\n",
                   "http { listen_address: \"127.0.0.1:", port, "\" }\n"));
   testing::DaemonProcess daemon({"--config", config}, dir.File("daemon.log"));
   auto accounted = [&] {
@@ -213,6 +216,19 @@ TEST(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
             << " series of the 1h and 1d windows ending at " << end_ms << " compared\n";
   daemon.Kill(SIGTERM);
   EXPECT_EQ(daemon.Wait(30'000), 0) << testing::ReadFile(dir.File("daemon.log"));
+  // Every flush's output (and transaction) went through the first time.
+  const std::string log = testing::ReadFile(dir.File("daemon.log"));
+  EXPECT_EQ(log.find("cannot write state"), std::string::npos) << log;
+}
+
+TEST(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
+  FinalUpdatesOfAClosedWindowEqualTheExposition("");
+}
+
+// The same with each flush's updates in a transaction with the input
+// offsets; kcat reads with isolation.level=read_committed.
+TEST(SignalFeedKafkaTest, TransactionalFeedGivesTheSameFinalUpdates) {
+  FinalUpdatesOfAClosedWindowEqualTheExposition("transactional_id: \"prodopsd-feed-0\"");
 }
 
 }  // namespace
