@@ -30,7 +30,6 @@ namespace {
 using testing::DaemonProcess;
 using testing::HttpGet;
 using testing::ParseExposition;
-using testing::SumOf;
 
 constexpr const char* kTopic = "fi.events";
 constexpr int kKills = 20;
@@ -109,10 +108,7 @@ class FaultInjectionTest : public ::testing::Test {
 
   // Events the daemon has accounted for (accepted, rejected or duplicate).
   double Accounted() {
-    const testing::Samples samples = ParseExposition(HttpGet(port_, "/metrics").body);
-    return SumOf(samples, "prodops_events_ingested_total") +
-           SumOf(samples, "prodops_events_rejected_total") +
-           SumOf(samples, "prodops_events_duplicate_total");
+    return testing::AccountedEvents(ParseExposition(HttpGet(port_, "/metrics").body));
   }
 
   // Runs a daemon until it has accounted for every event, then returns its

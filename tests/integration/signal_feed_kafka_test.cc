@@ -32,7 +32,6 @@ namespace {
 using prodops::v1::SignalUpdate;
 using testing::HttpGet;
 using testing::ParseExposition;
-using testing::SumOf;
 
 constexpr const char* kInput = "feed.events";
 constexpr const char* kOutput = "feed.signals";
@@ -156,10 +155,7 @@ void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_ext
                   "http { listen_address: \"127.0.0.1:", port, "\" }\n"));
   testing::DaemonProcess daemon({"--config", config}, dir.File("daemon.log"));
   auto accounted = [&] {
-    const testing::Samples samples = ParseExposition(HttpGet(port, "/metrics").body);
-    return SumOf(samples, "prodops_events_ingested_total") +
-           SumOf(samples, "prodops_events_rejected_total") +
-           SumOf(samples, "prodops_events_duplicate_total");
+    return testing::AccountedEvents(ParseExposition(HttpGet(port, "/metrics").body));
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
   while (std::chrono::steady_clock::now() < deadline && accounted() < produced) {

@@ -28,4 +28,10 @@ double SumOf(const Samples& samples, const std::string& name) {
   return sum;
 }
 
+double AccountedEvents(const Samples& samples) {
+  return SumOf(samples, "prodops_events_ingested_total") +
+         SumOf(samples, "prodops_events_rejected_total") +
+         SumOf(samples, "prodops_events_duplicate_total");
+}
+
 }  // namespace prodops::testing

@@ -13,4 +13,7 @@ Samples ParseExposition(const std::string& text);
 // Sum of every sample of metric `name` (any labels).
 double SumOf(const Samples& samples, const std::string& name);
 
+// Messages a daemon has accounted for: ingested, rejected or duplicate.
+double AccountedEvents(const Samples& samples);
+
 }  // namespace prodops::testing
