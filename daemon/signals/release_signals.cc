@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "daemon/common/big_endian.h"
 #include "daemon/export/snapshot.h"
 #include "daemon/signals/product_metrics.h"
 #include "daemon/window/buckets.h"
@@ -36,7 +37,7 @@ std::string HourKey(const std::string& feature, int64_t hour_ms) {
   std::string key = std::string(kHourPrefix) + feature;
   key.push_back('\0');
   const uint64_t biased = static_cast<uint64_t>(hour_ms) ^ kSignBit;
-  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(biased >> shift));
+  PutFixedBigEndian(biased, 8, &key);
   return key;
 }
 
@@ -73,8 +74,7 @@ absl::Status ReleaseSignals::Load(const state::StateStore& store) {
         }
         const std::string feature(
             key.substr(kHourPrefix.size(), key.size() - kHourPrefix.size() - kHourKeyTail));
-        uint64_t biased = 0;
-        for (char c : key.substr(key.size() - 8)) biased = (biased << 8) | uint8_t(c);
+        const uint64_t biased = DecodeFixedBigEndian(key.substr(key.size() - 8), 8);
         hours_[feature][static_cast<int64_t>(biased ^ kSignBit)] = hour;
         return absl::OkStatus();
       });
