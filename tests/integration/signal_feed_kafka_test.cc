@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -98,17 +99,67 @@ std::string SeriesOf(const SignalUpdate& update) {
   return series + "}";
 }
 
-// Runs the scenario with `output_extra` in the config's output block.
-void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_extra) {
-  testing::TempDir dir;
-  auto cluster = ingest::MockCluster::Start(1);
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ASSERT_TRUE((*cluster)->CreateTopic(kInput, 2).ok());
-  ASSERT_TRUE((*cluster)->CreateTopic(kOutput, 1).ok());
-  const std::string bootstrap = (*cluster)->bootstrap_servers();
-  auto producer = ingest::KafkaProducer::Create({.bootstrap_servers = bootstrap});
-  ASSERT_TRUE(producer.ok()) << producer.status();
+class SignalFeedKafkaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cluster = ingest::MockCluster::Start(1);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    ASSERT_TRUE(cluster_->CreateTopic(kInput, 2).ok());
+    ASSERT_TRUE(cluster_->CreateTopic(kOutput, 1).ok());
+    auto producer = ingest::KafkaProducer::Create({.bootstrap_servers = bootstrap()});
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    producer_ = *std::move(producer);
+  }
 
+  std::string bootstrap() const { return cluster_->bootstrap_servers(); }
+
+  void Produce(const prodops::v1::Event& event) {
+    std::string payload;
+    ASSERT_TRUE(sim::EncodeEvent(event, decode::Format::kProtobuf,
+                                 decode::Content::kEnvelope, &payload));
+    ASSERT_TRUE(producer_->Produce(kInput, -1, sim::PartitionKey(event), payload).ok());
+  }
+
+  // A daemon in event time with `output_extra` in its output block.
+  std::unique_ptr<testing::DaemonProcess> StartDaemon(const std::string& output_extra) {
+    const std::string config = dir_.File("feed.textproto");
+    testing::WriteFile(
+        config,
+        absl::StrCat(
+            "kafka { bootstrap_servers: \"", bootstrap(), "\" }\n", "topic { name: \"",
+            kInput, "\" format: PROTOBUF content: ENVELOPE }\n", "state { dir: \"",
+            dir_.File("state"), "\" flush_interval_ms: 100 }\n",
+            "windows { clock: EVENT_TIME allowed_lateness_seconds: ", kLatenessMs / 1000,
+            " }\n", "output { topic: \"", kOutput, "\" ", output_extra, " }\n",
+            "http { listen_address: \"127.0.0.1:", port_, "\" }\n"));
+    return std::make_unique<testing::DaemonProcess>(
+        std::vector<std::string>{"--config", config}, dir_.File("daemon.log"));
+  }
+
+  // Waits until the daemon has accounted for `count` messages.
+  void WaitForAccounted(size_t count) {
+    auto accounted = [&] {
+      return testing::AccountedEvents(ParseExposition(HttpGet(port_, "/metrics").body));
+    };
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    while (std::chrono::steady_clock::now() < deadline && accounted() < count) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(accounted(), count) << testing::ReadFile(dir_.File("daemon.log"));
+  }
+
+  // Runs the scenario with `output_extra` in the config's output block.
+  void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_extra);
+
+  testing::TempDir dir_;
+  std::unique_ptr<ingest::MockCluster> cluster_;
+  std::unique_ptr<ingest::KafkaProducer> producer_;
+  const int port_ = testing::FreePort();
+};
+
+void SignalFeedKafkaTest::FinalUpdatesOfAClosedWindowEqualTheExposition(
+    const std::string& output_extra) {
   // Three hours of the simulated product ending at the last UTC midnight,
   // so that a 1h and a 1d window end together at `end_ms`; the last event
   // is moved to end_ms - 1 ms, where the exposition's trailing windows
@@ -121,16 +172,10 @@ void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_ext
   sim::Simulator({.events_per_second = 2, .users = 200, .seed = 11})
       .Generate(end_ms - 3 * 3'600'000, end_ms, &events);
   ASSERT_GT(events.size(), 10'000u);
-  auto produce = [&](const prodops::v1::Event& event) {
-    std::string payload;
-    ASSERT_TRUE(sim::EncodeEvent(event, decode::Format::kProtobuf,
-                                 decode::Content::kEnvelope, &payload));
-    ASSERT_TRUE((*producer)->Produce(kInput, -1, sim::PartitionKey(event), payload).ok());
-  };
   prodops::v1::Event last_usage;
   for (const auto& event : events) {
     ASSERT_LT(decode::OccurredAtMillis(event), end_ms);
-    produce(event);
+    Produce(event);
     if (event.has_usage()) last_usage = event;
   }
   // The same user on the same feature once more: no windowed value moves,
@@ -138,47 +183,28 @@ void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_ext
   last_usage.mutable_usage()->set_event_id("last-instant");
   last_usage.mutable_usage()->mutable_occurred_at()->set_seconds(end_ms / 1000 - 1);
   last_usage.mutable_usage()->mutable_occurred_at()->set_nanos(999'000'000);
-  produce(last_usage);
-  ASSERT_TRUE((*producer)->Flush(30'000).ok());
-  const size_t produced = events.size() + 1;
+  Produce(last_usage);
+  ASSERT_TRUE(producer_->Flush(30'000).ok());
 
-  const int port = testing::FreePort();
-  const std::string config = dir.File("feed.textproto");
-  testing::WriteFile(
-      config, absl::StrCat(
-                  "kafka { bootstrap_servers: \"", bootstrap, "\" }\n",
-                  "topic { name: \"", kInput, "\" format: PROTOBUF content: ENVELOPE }\n",
-                  "state { dir: \"", dir.File("state"), "\" flush_interval_ms: 100 }\n",
-                  "windows { clock: EVENT_TIME allowed_lateness_seconds: ",
-                  kLatenessMs / 1000, " }\n", "output { topic: \"", kOutput, "\" ",
-                           output_extra, " }\n",
-                  "http { listen_address: \"127.0.0.1:", port, "\" }\n"));
-  testing::DaemonProcess daemon({"--config", config}, dir.File("daemon.log"));
-  auto accounted = [&] {
-    return testing::AccountedEvents(ParseExposition(HttpGet(port, "/metrics").body));
-  };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-  while (std::chrono::steady_clock::now() < deadline && accounted() < produced) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_EQ(accounted(), produced) << testing::ReadFile(dir.File("daemon.log"));
+  std::unique_ptr<testing::DaemonProcess> daemon = StartDaemon(output_extra);
+  WaitForAccounted(events.size() + 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a flush later
-  const testing::Samples at_end = ParseExposition(HttpGet(port, "/metrics").body);
+  const testing::Samples at_end = ParseExposition(HttpGet(port_, "/metrics").body);
 
   // One event past the lateness closes both windows for good.
   prodops::v1::Event closing = last_usage;
   closing.mutable_usage()->set_event_id("closing");
   closing.mutable_usage()->mutable_occurred_at()->set_seconds(
       (end_ms + kLatenessMs) / 1000 + 1);
-  produce(closing);
-  ASSERT_TRUE((*producer)->Flush(30'000).ok());
+  Produce(closing);
+  ASSERT_TRUE(producer_->Flush(30'000).ok());
 
   std::map<std::string, SignalUpdate> finals;  // by series
   size_t updates = 0;
   const auto feed_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < feed_deadline) {
     finals.clear();
-    const auto messages = ReadWithKcat(bootstrap, kOutput);
+    const auto messages = ReadWithKcat(bootstrap(), kOutput);
     updates = messages.size();
     for (const auto& [key, value] : messages) {
       SignalUpdate update;
@@ -210,20 +236,20 @@ void FinalUpdatesOfAClosedWindowEqualTheExposition(const std::string& output_ext
   EXPECT_GT(compared, 50u);
   std::cout << updates << " updates read by kcat; " << compared
             << " series of the 1h and 1d windows ending at " << end_ms << " compared\n";
-  daemon.Kill(SIGTERM);
-  EXPECT_EQ(daemon.Wait(30'000), 0) << testing::ReadFile(dir.File("daemon.log"));
+  daemon->Kill(SIGTERM);
+  EXPECT_EQ(daemon->Wait(30'000), 0) << testing::ReadFile(dir_.File("daemon.log"));
   // Every flush's output (and transaction) went through the first time.
-  const std::string log = testing::ReadFile(dir.File("daemon.log"));
+  const std::string log = testing::ReadFile(dir_.File("daemon.log"));
   EXPECT_EQ(log.find("cannot write state"), std::string::npos) << log;
 }
 
-TEST(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
+TEST_F(SignalFeedKafkaTest, FinalUpdatesOfAClosedWindowEqualTheExposition) {
   FinalUpdatesOfAClosedWindowEqualTheExposition("");
 }
 
 // The same with each flush's updates in a transaction with the input
 // offsets; kcat reads with isolation.level=read_committed.
-TEST(SignalFeedKafkaTest, TransactionalFeedGivesTheSameFinalUpdates) {
+TEST_F(SignalFeedKafkaTest, TransactionalFeedGivesTheSameFinalUpdates) {
   FinalUpdatesOfAClosedWindowEqualTheExposition("transactional_id: \"prodopsd-feed-0\"");
 }
 
