@@ -202,18 +202,19 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   }
   max_event_time_ms_ = std::max(max_event_time_ms_, occurred_ms);
   // The watermark can only move if no partition holds it, or if this one
-  // did and may have been the one furthest behind. It moves after the event
-  // is applied: until then, the event is input still waiting. (A partition
-  // that stops holding through a rejected message is seen at the next
-  // flush.)
-  const bool may_move =
-      holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
+  // did and may have been the one furthest behind. (A partition that stops
+  // holding through a rejected message is seen at the next flush.)
+  const bool may_move = holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
   progress.stream_time_ms = std::max(progress.stream_time_ms, occurred_ms);
-  Accept(topic, occurred_ms);
+  const int64_t before_ms = watermark_ms_;
   if (may_move) AdvanceWatermark();
+  // The event is applied as of its own time at most: when it is the last
+  // one its partition held back, the watermark may now be far past it
+  // (other partitions ran ahead), and the event must not be late by that.
+  Accept(topic, occurred_ms, std::max(before_ms, std::min(occurred_ms, watermark_ms_)));
 }
 
-void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms) {
+void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms, int64_t as_of_ms) {
   if (dedup_.has_value() &&
       dedup_->SeenBefore(decode::EventId(event_), occurred_ms, max_event_time_ms_)) {
     aggregates_.AddCounter(topic.duplicate, 1);
@@ -221,9 +222,8 @@ void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms) {
   }
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
-  if (!aggregates_.InRetention(occurred_ms, watermark_ms_))
-    aggregates_.AddCounter(topic.late, 1);
-  for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, watermark_ms_);
+  if (!aggregates_.InRetention(occurred_ms, as_of_ms)) aggregates_.AddCounter(topic.late, 1);
+  for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
   if (feed_.has_value()) feed_->NoteEvent(occurred_ms);
 }
 
