@@ -204,7 +204,8 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   // The watermark can only move if no partition holds it, or if this one
   // did and may have been the one furthest behind. (A partition that stops
   // holding through a rejected message is seen at the next flush.)
-  const bool may_move = holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
+  const bool may_move =
+      holding_ == 0 || (held && progress.stream_time_ms <= watermark_ms_);
   progress.stream_time_ms = std::max(progress.stream_time_ms, occurred_ms);
   const int64_t before_ms = watermark_ms_;
   if (may_move) AdvanceWatermark();
@@ -222,7 +223,8 @@ void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms, int64_t as_o
   }
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
-  if (!aggregates_.InRetention(occurred_ms, as_of_ms)) aggregates_.AddCounter(topic.late, 1);
+  if (!aggregates_.InRetention(occurred_ms, as_of_ms))
+    aggregates_.AddCounter(topic.late, 1);
   for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
   if (feed_.has_value()) feed_->NoteEvent(occurred_ms);
 }
@@ -315,6 +317,9 @@ absl::Status Pipeline::Flush() {
           std::vector<prometheus::MetricFamily> families;
           CollectFamilies(as_of_ms, &families);
           return families;
+        },
+        [this](const window::WindowSpec& spec, int64_t as_of_ms) {
+          return aggregates_.AnyBucketInWindow(spec, as_of_ms);
         },
         feed_out_);
     if (absl::Status s = feed_out_->Drain(offsets); !s.ok()) {

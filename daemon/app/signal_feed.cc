@@ -116,7 +116,7 @@ void SignalFeed::Evaluate(const window::WindowSpec& spec, FeedWindow* open, bool
 }
 
 void SignalFeed::Advance(int64_t watermark_ms, const SnapshotAt& snapshot_at,
-                         ingest::Outbox* out) {
+                         const HasData& has_data, ingest::Outbox* out) {
   // Open windows first: revisions of the earlier windows go out before the
   // first update of a later one.
   auto* open = state_.mutable_open();
@@ -160,7 +160,9 @@ void SignalFeed::Advance(int64_t watermark_ms, const SnapshotAt& snapshot_at,
       window.set_window(spec.name);
       window.set_end_ms(next_end_ms);
       const bool final = watermark_ms >= next_end_ms + allowed_lateness_ms_;
-      Evaluate(spec, &window, final, snapshot_at, out);
+      if (has_data(spec, next_end_ms - 1))
+        Evaluate(spec, &window, final, snapshot_at, out);
+      // Open even while empty: a late event may still fill it.
       if (!final) *state_.add_open() = std::move(window);
       dirty_ = true;
     }

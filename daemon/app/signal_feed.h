@@ -42,6 +42,9 @@ class SignalFeed {
   // The exposition's families as of a time.
   using SnapshotAt =
       std::function<std::vector<prometheus::MetricFamily>(int64_t as_of_ms)>;
+  // Whether window `spec` as of a time holds any data: windows without are
+  // closed without a snapshot (a first start or a long pause closes many).
+  using HasData = std::function<bool(const window::WindowSpec& spec, int64_t as_of_ms)>;
 
   SignalFeed(std::vector<window::WindowSpec> windows, int64_t allowed_lateness_ms,
              int64_t retention_ms);
@@ -55,7 +58,8 @@ class SignalFeed {
   }
 
   // Sends the updates the watermark calls for.
-  void Advance(int64_t watermark_ms, const SnapshotAt& snapshot_at, ingest::Outbox* out);
+  void Advance(int64_t watermark_ms, const SnapshotAt& snapshot_at,
+               const HasData& has_data, ingest::Outbox* out);
 
   void CollectChanges(state::WriteSet* changes);
 

@@ -294,6 +294,12 @@ void Aggregates::ForEachBucketInWindow(
   }
 }
 
+bool Aggregates::AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const {
+  bool any = false;
+  ForEachBucketInWindow(window, as_of_ms, [&any](const Bucket&) { any = true; });
+  return any;
+}
+
 void Aggregates::ForEachWindowedCount(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
@@ -313,7 +319,8 @@ void Aggregates::ForEachWindowedCount(
 
 void Aggregates::ForEachBucketCount(
     int64_t bucket_ms, const BucketRange& range,
-    const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit) const {
+    const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit)
+    const {
   const auto by_width = buckets_.find(bucket_ms);
   if (by_width == buckets_.end()) return;
   const BucketsByStart& by_start = by_width->second;

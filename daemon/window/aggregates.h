@@ -101,9 +101,13 @@ class Aggregates {
   // in ascending start order; series absent from a bucket are not visited.
   // For signals that need the per-bucket series (e.g. hourly baselines);
   // does nothing for a width no window uses.
-  void ForEachBucketCount(
-      int64_t bucket_ms, const BucketRange& range,
-      const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit) const;
+  void ForEachBucketCount(int64_t bucket_ms, const BucketRange& range,
+                          const std::function<void(int64_t start_ms, const SeriesKey&,
+                                                   uint64_t)>& visit) const;
+
+  // Whether any bucket of `window`'s trailing window as of `as_of_ms`
+  // holds data (a cheap test before computing the window's values).
+  bool AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const;
 
   // Whether an event at `event_time_ms` still lands in the windows as of
   // `as_of_ms` (the windowed updates above return this).
@@ -146,7 +150,7 @@ class Aggregates {
 
   Options options_;
   int64_t retention_ms_ = 0;
-  std::vector<int64_t> bucket_widths_;  // distinct bucket_ms, ascending
+  std::vector<int64_t> bucket_widths_;                    // distinct bucket_ms, ascending
   absl::flat_hash_map<int64_t, BucketsByStart> buckets_;  // by bucket_ms
   absl::flat_hash_map<SeriesKey, uint64_t> counters_;
   absl::flat_hash_map<SeriesKey, int64_t> maxima_;
