@@ -193,9 +193,14 @@ bool Ticket::Expired(int64_t horizon_ms, const TicketOptions& options) const {
 }
 
 void Ticket::RefreshCurrent() {
-  current_ = record_.committed();
+  if (record_.pending().empty()) {
+    current_.reset();
+    return;
+  }
+  if (current_ == nullptr) current_ = std::make_unique<TicketFold>();
+  *current_ = record_.committed();
   for (const TicketEvent& event : record_.pending()) {
-    FoldEvent(event, OccurredMs(event), &current_, nullptr);
+    FoldEvent(event, OccurredMs(event), current_.get(), nullptr);
   }
 }
 

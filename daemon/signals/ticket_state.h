@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "daemon/signals/ticket_options.h"
@@ -77,7 +78,9 @@ class Ticket {
   bool Expired(int64_t horizon_ms, const TicketOptions& options) const;
 
   // The ticket as of every event seen (committed + pending).
-  const prodops::state::TicketFold& current() const { return current_; }
+  const prodops::state::TicketFold& current() const {
+    return current_ != nullptr ? *current_ : record_.committed();
+  }
   const prodops::state::TicketRecord& record() const { return record_; }
 
  private:
@@ -88,7 +91,11 @@ class Ticket {
   void RefreshCurrent();
 
   prodops::state::TicketRecord record_;
-  prodops::state::TicketFold current_;
+  // The fold of committed + pending while events are pending; null when
+  // nothing is, which is most tickets most of the time: the committed fold
+  // is then the current one, and a copy of it would double the memory of
+  // every settled ticket (its strings are most of the pipeline's state).
+  std::unique_ptr<prodops::state::TicketFold> current_;
 };
 
 // Milliseconds of a TicketEvent's occurred_at.
