@@ -11,11 +11,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/stubs/logging.h"
 #include "daemon/app/daemon.h"
 #include "daemon/app/replay.h"
 #include "daemon/common/log.h"
 #include "daemon/config/config.h"
+#include "google/protobuf/stubs/logging.h"
 
 namespace prodops::app {
 namespace {
@@ -31,9 +31,11 @@ constexpr const char* kUsage =
     "                                         once every partition is read to its end\n"
     "                                         and print a JSON line with events/s\n"
     "  prodopsd check-config FILE             validate a config file\n"
-    "  prodopsd replay --config FILE --input EVENTS.ndjson [--input MORE.ndjson]\n"
-    "                  [--state-dir DIR]      run the pipeline over NDJSON files and\n"
-    "                                         print the final exposition\n"
+    "  prodopsd replay --config FILE --input EVENTS [--input MORE]\n"
+    "                  [--format json|protobuf] [--state-dir DIR]\n"
+    "                                         run the pipeline over files of events\n"
+    "                                         (NDJSON, or length-delimited binary\n"
+    "                                         protobuf) and print the final exposition\n"
     "  prodopsd --version\n";
 
 std::atomic<bool> stop_requested{false};
@@ -56,7 +58,8 @@ int UsageError(const std::string& message) {
 
 // Parses "--name VALUE" pairs; repeated names keep every value.
 bool ParseFlags(const std::vector<std::string>& args, size_t first,
-                std::map<std::string, std::vector<std::string>>* flags, std::string* error) {
+                std::map<std::string, std::vector<std::string>>* flags,
+                std::string* error) {
   for (size_t i = first; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg.rfind("--", 0) != 0) {
@@ -88,14 +91,15 @@ int CheckConfig(const std::string& path) {
 
 int Replay(const std::map<std::string, std::vector<std::string>>& flags) {
   for (const auto& [name, values] : flags) {
-    if (name != "config" && name != "input" && name != "state-dir") {
+    if (name != "config" && name != "input" && name != "state-dir" && name != "format") {
       return UsageError(absl::StrCat("unknown flag --", name));
     }
   }
   if (!flags.contains("config") || flags.at("config").size() != 1) {
     return UsageError("replay needs exactly one --config FILE");
   }
-  if (!flags.contains("input")) return UsageError("replay needs at least one --input FILE");
+  if (!flags.contains("input"))
+    return UsageError("replay needs at least one --input FILE");
   absl::StatusOr<prodops::v1::DaemonConfig> config = LoadConfig(flags.at("config")[0]);
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
@@ -103,6 +107,14 @@ int Replay(const std::map<std::string, std::vector<std::string>>& flags) {
   }
   ReplayOptions options;
   options.inputs = flags.at("input");
+  if (flags.contains("format")) {
+    const std::string& format = flags.at("format").back();
+    if (format == "protobuf") {
+      options.format = decode::Format::kProtobuf;
+    } else if (format != "json") {
+      return UsageError(absl::StrCat("--format \"", format, "\": want json or protobuf"));
+    }
+  }
   if (flags.contains("state-dir")) options.state_dir = flags.at("state-dir").back();
   if (absl::Status s = RunReplay(*config, options, std::cout); !s.ok()) {
     std::cerr << "prodopsd replay: " << s.message() << "\n";
@@ -135,7 +147,8 @@ int RunDaemon(const std::string& path, bool exit_when_caught_up) {
   }
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGINT, OnStopSignal);
-  Log(LogLevel::kInfo, absl::StrCat("prodopsd ", PRODOPS_VERSION, " starting with ", path));
+  Log(LogLevel::kInfo,
+      absl::StrCat("prodopsd ", PRODOPS_VERSION, " starting with ", path));
   absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(*config);
   if (!daemon.ok()) {
     Log(LogLevel::kError, absl::StrCat("cannot start: ", daemon.status().message()));

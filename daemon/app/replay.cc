@@ -1,12 +1,12 @@
 #include "daemon/app/replay.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/app/options.h"
 #include "daemon/app/pipeline.h"
+#include "daemon/app/record_files.h"
 #include "daemon/common/log.h"
 #include "daemon/state/rocks_store.h"
 
@@ -31,15 +31,12 @@ class TempDir {
   std::string path_;
 };
 
-bool IsBlank(std::string_view line) {
-  return line.find_first_not_of(" \t\r") == std::string_view::npos;
-}
-
 }  // namespace
 
-absl::Status RunReplay(const prodops::v1::DaemonConfig& config, const ReplayOptions& options,
-                       std::ostream& out) {
-  if (options.inputs.empty()) return absl::InvalidArgumentError("replay needs --input FILE");
+absl::Status RunReplay(const prodops::v1::DaemonConfig& config,
+                       const ReplayOptions& options, std::ostream& out) {
+  if (options.inputs.empty())
+    return absl::InvalidArgumentError("replay needs --input FILE");
   PipelineOptions pipeline_options = ToPipelineOptions(config);
   pipeline_options.time_mode = TimeMode::kEventTime;
   pipeline_options.topics.clear();
@@ -51,7 +48,7 @@ absl::Status RunReplay(const prodops::v1::DaemonConfig& config, const ReplayOpti
           absl::StrCat("two inputs have the base name \"", name,
                        "\"; it is their topic label, so rename one"));
     }
-    pipeline_options.topics.push_back({name, decode::Format::kJson, decode::Content::kEnvelope});
+    pipeline_options.topics.push_back({name, options.format, decode::Content::kEnvelope});
   }
 
   TempDir temp;
@@ -60,30 +57,29 @@ absl::Status RunReplay(const prodops::v1::DaemonConfig& config, const ReplayOpti
   if (store_options.dir.empty()) {
     return absl::InternalError("cannot create a temporary state directory");
   }
-  absl::StatusOr<std::unique_ptr<state::RocksStore>> store = state::RocksStore::Open(store_options);
+  absl::StatusOr<std::unique_ptr<state::RocksStore>> store =
+      state::RocksStore::Open(store_options);
   if (!store.ok()) return store.status();
 
   SystemClock clock;  // paces flushes only; windows follow event time
   Pipeline pipeline(pipeline_options, store->get(), &clock);
   if (absl::Status s = pipeline.Load(); !s.ok()) return s;
 
-  std::string line;
+  std::string record;
+  int64_t offset = 0;
   for (size_t i = 0; i < options.inputs.size(); ++i) {
-    std::ifstream in(options.inputs[i], std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(
-          absl::StrCat(options.inputs[i], ": cannot read: ", std::strerror(errno)));
-    }
+    absl::StatusOr<std::unique_ptr<RecordFileReader>> reader =
+        RecordFileReader::Open(options.inputs[i], options.format);
+    if (!reader.ok()) return reader.status();
     const std::string& topic = pipeline_options.topics[i].name;
-    for (int64_t offset = 0; std::getline(in, line); ++offset) {
-      if (IsBlank(line)) continue;
-      pipeline.ProcessMessage({topic, 0, offset, {}, line});
+    while (true) {
+      absl::StatusOr<bool> more = (*reader)->Next(&record, &offset);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      pipeline.ProcessMessage({topic, 0, offset, {}, record});
       if (pipeline.FlushDue()) {
         if (absl::Status s = pipeline.Flush(); !s.ok()) return s;
       }
-    }
-    if (in.bad()) {
-      return absl::DataLossError(absl::StrCat(options.inputs[i], ": read error"));
     }
   }
   if (absl::Status s = pipeline.Flush(); !s.ok()) return s;

@@ -5,13 +5,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "daemon/decode/decode.h"
 #include "prodops/v1/config.pb.h"
 
 namespace prodops::app {
 
 struct ReplayOptions {
-  // NDJSON files, one prodops.v1.Event in canonical JSON per line. Required.
+  // Files of prodops.v1.Event records in `format` (RecordFileReader).
+  // Required.
   std::vector<std::string> inputs;
+  // kJson: NDJSON; kProtobuf: length-delimited binary. Default: kJson.
+  decode::Format format = decode::Format::kJson;
   // State directory. Default (empty): a fresh temporary directory, removed
   // afterwards.
   std::string state_dir;
@@ -20,7 +24,7 @@ struct ReplayOptions {
 // Runs the pipeline over files instead of Kafka and writes the final
 // Prometheus exposition of the stored metrics to `out`. Each file is an
 // input topic named by its base name, with one partition whose offsets are
-// line numbers: replaying into a state directory that has seen a file
+// record offsets (line numbers, or record indexes): replaying into a state directory that has seen a file
 // continues after the lines already counted. The windows are evaluated as
 // of the newest event time read. Same input, same output.
 [[nodiscard]] absl::Status RunReplay(const prodops::v1::DaemonConfig& config,

@@ -26,13 +26,19 @@
 //    of (1 ticket / 24 h) / (zero baseline taken as 1 / 168 h) = 7;
 //    checkout has T1 and 1 user in 1d (1000 per 1k users), 3 users in 7d
 //    (333.33), no user in 1h (no series).
+#include <google/protobuf/util/delimited_message_util.h>
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "prodops/v1/events.pb.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -113,10 +119,11 @@ TEST(ReplayGoldenTest, ReplayingIntoTheSameStateDirectoryCountsNothingTwice) {
 TEST(ReplayGoldenTest, TicketSignalsPrintExactlyTheExpectedExposition) {
   const std::string tickets = "tests/golden/tickets.ndjson";
   std::string out, err;
-  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", "tests/golden/tickets.textproto",
-                                       "--input", tickets},
-                                      &out, &err),
-            0)
+  ASSERT_EQ(
+      testing::RunDaemonCommand(
+          {"replay", "--config", "tests/golden/tickets.textproto", "--input", tickets},
+          &out, &err),
+      0)
       << err;
   EXPECT_EQ(out, testing::ReadFile("tests/golden/tickets.prom"));
   // The same events in time order (same base name, so the same topic
@@ -135,10 +142,11 @@ TEST(ReplayGoldenTest, TicketSignalsPrintExactlyTheExpectedExposition) {
   for (const auto& [unused, line] : lines) sorted += line + "\n";
   testing::WriteFile(dir.File("tickets.ndjson"), sorted);
   std::string sorted_out;
-  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", "tests/golden/tickets.textproto",
-                                       "--input", dir.File("tickets.ndjson")},
-                                      &sorted_out, &err),
-            0)
+  ASSERT_EQ(
+      testing::RunDaemonCommand({"replay", "--config", "tests/golden/tickets.textproto",
+                                 "--input", dir.File("tickets.ndjson")},
+                                &sorted_out, &err),
+      0)
       << err;
   EXPECT_NE(sorted, testing::ReadFile(tickets));
   EXPECT_EQ(sorted_out, out);
@@ -169,8 +177,8 @@ TEST(ReplayGoldenTest, ExperimentSignalsPrintExactlyTheExpectedExposition) {
   const std::string config = "tests/golden/experiments.textproto";
   const std::string events = "tests/golden/experiments.ndjson";
   std::string out, err;
-  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", config, "--input", events}, &out,
-                                      &err),
+  ASSERT_EQ(testing::RunDaemonCommand({"replay", "--config", config, "--input", events},
+                                      &out, &err),
             0)
       << err;
   EXPECT_EQ(out, testing::ReadFile("tests/golden/experiments.prom"));
@@ -192,38 +200,44 @@ TEST(ReplayGoldenTest, ExperimentSignalsPrintExactlyTheExpectedExposition) {
   // Replaying into the same state directory counts nothing twice.
   const std::string state = dir.File("state");
   ASSERT_EQ(testing::RunDaemonCommand(
-                {"replay", "--config", config, "--input", events, "--state-dir", state}, &out,
-                &err),
+                {"replay", "--config", config, "--input", events, "--state-dir", state},
+                &out, &err),
             0);
   ASSERT_EQ(testing::RunDaemonCommand(
-                {"replay", "--config", config, "--input", events, "--state-dir", state}, &out,
-                &err),
+                {"replay", "--config", config, "--input", events, "--state-dir", state},
+                &out, &err),
             0);
   EXPECT_EQ(out, testing::ReadFile("tests/golden/experiments.prom"));
 }
 
 TEST(ReplayGoldenTest, InputsWithTheSameBaseNameAreRefused) {
   std::string out, err;
-  EXPECT_EQ(testing::RunDaemonCommand(
-                {"replay", "--config", kConfig, "--input", kEvents, "--input", "./" + kEvents},
-                &out, &err),
+  EXPECT_EQ(testing::RunDaemonCommand({"replay", "--config", kConfig, "--input", kEvents,
+                                       "--input", "./" + kEvents},
+                                      &out, &err),
             1);
-  EXPECT_EQ(err,
-            "prodopsd replay: two inputs have the base name \"events.ndjson\"; it is their "
-            "topic label, so rename one\n");
+  EXPECT_EQ(
+      err,
+      "prodopsd replay: two inputs have the base name \"events.ndjson\"; it is their "
+      "topic label, so rename one\n");
 }
 
 TEST(ReplayGoldenTest, MissingInputIsAClearError) {
   std::string out, err;
   EXPECT_EQ(testing::RunDaemonCommand(
-                {"replay", "--config", kConfig, "--input", "/nonexistent/x.ndjson"}, &out, &err),
+                {"replay", "--config", kConfig, "--input", "/nonexistent/x.ndjson"}, &out,
+                &err),
             1);
-  EXPECT_EQ(err, "prodopsd replay: /nonexistent/x.ndjson: cannot read: No such file or directory\n");
+  EXPECT_EQ(
+      err,
+      "prodopsd replay: /nonexistent/x.ndjson: cannot read: No such file or directory\n");
 }
 
 TEST(CheckConfigTest, ValidFileIsOk) {
   std::string out, err;
-  EXPECT_EQ(testing::RunDaemonCommand({"check-config", "config/demo.textproto"}, &out, &err), 0);
+  EXPECT_EQ(
+      testing::RunDaemonCommand({"check-config", "config/demo.textproto"}, &out, &err),
+      0);
   EXPECT_EQ(out, "config/demo.textproto: OK\n");
 }
 
@@ -239,16 +253,130 @@ TEST(CheckConfigTest, BadFileNamesFileLineAndFieldAndExitsWith2) {
                      "}\n");
   std::string out, err;
   EXPECT_EQ(testing::RunDaemonCommand({"check-config", path}, &out, &err), 2);
-  EXPECT_EQ(err, path + ":5:3: state.flush_interval_ms: must be between 10 and 60000, got 5\n");
+  EXPECT_EQ(
+      err, path + ":5:3: state.flush_interval_ms: must be between 10 and 60000, got 5\n");
   // The daemon refuses to start on it the same way.
   EXPECT_EQ(testing::RunDaemonCommand({"--config", path}, &out, &err), 2);
-  EXPECT_EQ(err, path + ":5:3: state.flush_interval_ms: must be between 10 and 60000, got 5\n");
+  EXPECT_EQ(
+      err, path + ":5:3: state.flush_interval_ms: must be between 10 and 60000, got 5\n");
 }
 
 TEST(CommandLineTest, UnknownUsageExitsWith2) {
   std::string out, err;
   EXPECT_EQ(testing::RunDaemonCommand({"--bogus", "x"}, &out, &err), 2);
   EXPECT_NE(err.find("usage:"), std::string::npos);
+}
+
+// The same events as length-delimited binary protobuf (`--format protobuf`)
+// give the same exposition as NDJSON. Lines that are not even JSON have no
+// protobuf form, so both sides replay the lines protobuf's own JSON parser
+// accepts; events that are valid JSON but invalid events (no id, from the
+// year 2999, a retry) stay in and must be rejected the same way.
+TEST(ReplayGoldenTest, ProtobufInputGivesTheSameExpositionAsNdjson) {
+  const std::vector<std::pair<std::string, std::string>> inputs = {
+      {kConfig, kEvents},
+      {"tests/golden/tickets.textproto", "tests/golden/tickets.ndjson"},
+      {"tests/golden/experiments.textproto", "tests/golden/experiments.ndjson"}};
+  for (const auto& [config, events] : inputs) {
+    SCOPED_TRACE(events);
+    std::istringstream in(testing::ReadFile(events));
+    std::string json;
+    std::ostringstream delimited;
+    int converted = 0;
+    for (std::string line; std::getline(in, line);) {
+      prodops::v1::Event event;
+      if (!google::protobuf::util::JsonStringToMessage(line, &event).ok()) continue;
+      json += line + "\n";
+      ASSERT_TRUE(google::protobuf::util::SerializeDelimitedToOstream(event, &delimited));
+      ++converted;
+    }
+    ASSERT_GT(converted, 5);
+    testing::TempDir dir;
+    // One base name, so that both have the same topic label.
+    const std::string name = std::filesystem::path(events).filename().string();
+    std::filesystem::create_directories(dir.File("json"));
+    std::filesystem::create_directories(dir.File("protobuf"));
+    testing::WriteFile(dir.File("json/" + name), json);
+    testing::WriteFile(dir.File("protobuf/" + name), delimited.str());
+
+    std::string from_json, from_protobuf, err;
+    ASSERT_EQ(testing::RunDaemonCommand(
+                  {"replay", "--config", config, "--input", dir.File("json/" + name)},
+                  &from_json, &err),
+              0)
+        << err;
+    ASSERT_EQ(
+        testing::RunDaemonCommand({"replay", "--config", config, "--format", "protobuf",
+                                   "--input", dir.File("protobuf/" + name)},
+                                  &from_protobuf, &err),
+        0)
+        << err;
+    EXPECT_NE(from_json.find("prodops_events_ingested_total{topic=\"" + name + "\"}"),
+              std::string::npos);
+    EXPECT_EQ(from_protobuf, from_json);
+  }
+}
+
+// prodops-loadgen's two file forms of one scenario (what bench/run.sh
+// replays) hold the same events: every topic's replay gives one exposition.
+TEST(ReplayGoldenTest, LoadgenNdjsonAndProtobufFilesReplayAlike) {
+  testing::TempDir dir;
+  std::string out, err;
+  ASSERT_EQ(
+      testing::RunCommand(
+          testing::LoadgenBinary(),
+          {"--events", "3000", "--start-ms", "1772366400000", "--users", "300",
+           "--events-per-second", "20", "--topic", "usage:protobuf:usage", "--topic",
+           "tickets:protobuf:ticket", "--topic", "other:protobuf:envelope",
+           "--ndjson-dir", dir.File("json"), "--protobuf-dir", dir.File("protobuf")},
+          &out, &err),
+      0)
+      << err;
+  std::string from_json, from_protobuf;
+  std::vector<std::string> json_args = {"replay", "--config",
+                                        "tests/golden/tickets.textproto"};
+  std::vector<std::string> protobuf_args = json_args;
+  protobuf_args.insert(protobuf_args.end(), {"--format", "protobuf"});
+  for (const char* topic : {"usage", "tickets", "other"}) {
+    json_args.insert(json_args.end(), {"--input", dir.File("json/") + topic});
+    protobuf_args.insert(protobuf_args.end(), {"--input", dir.File("protobuf/") + topic});
+  }
+  ASSERT_EQ(testing::RunDaemonCommand(json_args, &from_json, &err), 0) << err;
+  ASSERT_EQ(testing::RunDaemonCommand(protobuf_args, &from_protobuf, &err), 0) << err;
+  for (const char* topic : {"usage", "tickets", "other"}) {
+    EXPECT_NE(from_json.find(
+                  absl::StrCat("prodops_events_ingested_total{topic=\"", topic, "\"}")),
+              std::string::npos)
+        << topic;
+  }
+  EXPECT_EQ(from_protobuf, from_json);
+}
+
+TEST(ReplayGoldenTest, ABrokenProtobufFileIsAnErrorNamingTheRecord) {
+  testing::TempDir dir;
+  // A valid empty record, then a length of 9 with 2 bytes after it.
+  testing::WriteFile(dir.File("broken"), std::string("\x00\x09\x0a\x00", 4));
+  std::string out, err;
+  EXPECT_EQ(testing::RunDaemonCommand({"replay", "--config", kConfig, "--format",
+                                       "protobuf", "--input", dir.File("broken")},
+                                      &out, &err),
+            1);
+  // The last line; the empty record before it was rejected, with a warning.
+  const std::string want = "prodopsd replay: " + dir.File("broken") +
+                           ": record 1 at byte 1: the file ends after 2 of its 9 bytes\n";
+  ASSERT_GE(err.size(), want.size()) << err;
+  EXPECT_EQ(err.substr(err.size() - want.size()), want);
+  EXPECT_EQ(out, "");
+}
+
+TEST(ReplayGoldenTest, AnUnknownFormatIsAUsageError) {
+  std::string out, err;
+  EXPECT_EQ(testing::RunDaemonCommand(
+                {"replay", "--config", kConfig, "--format", "avro", "--input", kEvents},
+                &out, &err),
+            2);
+  EXPECT_NE(err.find("--format \"avro\": want json or protobuf"), std::string::npos)
+      << err;
 }
 
 }  // namespace

@@ -13,8 +13,8 @@
 namespace prodops::testing {
 namespace {
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path) {
+pid_t Spawn(std::string binary, const std::vector<std::string>& args,
+            const std::string& out_path, const std::string& err_path) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
   const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -22,7 +22,6 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
   dup2(out, STDOUT_FILENO);
   dup2(err, STDERR_FILENO);
   std::vector<char*> argv;
-  std::string binary = DaemonBinary();
   argv.push_back(binary.data());
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -39,9 +38,11 @@ int DecodeStatus(int status) {
 }  // namespace
 
 std::string DaemonBinary() { return PRODOPSD_BINARY; }
+std::string LoadgenBinary() { return PRODOPS_LOADGEN_BINARY; }
 
-DaemonProcess::DaemonProcess(const std::vector<std::string>& args, const std::string& log_path)
-    : pid_(Spawn(args, "/dev/null", log_path)) {}
+DaemonProcess::DaemonProcess(const std::vector<std::string>& args,
+                             const std::string& log_path)
+    : pid_(Spawn(DaemonBinary(), args, "/dev/null", log_path)) {}
 
 DaemonProcess::~DaemonProcess() {
   if (pid_ > 0) {
@@ -55,7 +56,8 @@ void DaemonProcess::Kill(int signal) {
 }
 
 int DaemonProcess::Wait(int timeout_ms) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (pid_ > 0) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -68,9 +70,15 @@ int DaemonProcess::Wait(int timeout_ms) {
   return -1;
 }
 
-int RunDaemonCommand(const std::vector<std::string>& args, std::string* out, std::string* err) {
+int RunDaemonCommand(const std::vector<std::string>& args, std::string* out,
+                     std::string* err) {
+  return RunCommand(DaemonBinary(), args, out, err);
+}
+
+int RunCommand(const std::string& binary, const std::vector<std::string>& args,
+               std::string* out, std::string* err) {
   TempDir dir;
-  const pid_t pid = Spawn(args, dir.File("out"), dir.File("err"));
+  const pid_t pid = Spawn(binary, args, dir.File("out"), dir.File("err"));
   int status = 0;
   waitpid(pid, &status, 0);
   *out = ReadFile(dir.File("out"));

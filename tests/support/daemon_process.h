@@ -7,8 +7,9 @@
 
 namespace prodops::testing {
 
-// The prodopsd binary of this build.
+// The prodopsd and prodops-loadgen binaries of this build.
 std::string DaemonBinary();
+std::string LoadgenBinary();
 
 // A prodopsd child process. Its stderr goes to `log_path`. The destructor
 // kills it (SIGKILL) if it still runs.
@@ -29,8 +30,12 @@ class DaemonProcess {
   pid_t pid_ = -1;
 };
 
-// Runs prodopsd to completion; returns the exit code and fills stdout and
-// stderr.
-int RunDaemonCommand(const std::vector<std::string>& args, std::string* out, std::string* err);
+// Runs `binary` with `args` to completion; returns the exit code (128 +
+// signal if killed) and fills stdout and stderr.
+int RunCommand(const std::string& binary, const std::vector<std::string>& args,
+               std::string* out, std::string* err);
+// RunCommand of prodopsd.
+int RunDaemonCommand(const std::vector<std::string>& args, std::string* out,
+                     std::string* err);
 
 }  // namespace prodops::testing

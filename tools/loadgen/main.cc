@@ -15,12 +15,18 @@
 // --ndjson-dir DIR writes, per topic, DIR/<topic> with the same events as
 // prodops.v1.Event envelopes in canonical JSON, one per line: the input of
 // `prodopsd replay`, whose topic label is the file's base name.
+// --protobuf-dir DIR does the same as length-delimited binary envelopes,
+// the input of `prodopsd replay --format protobuf`.
 //
 // Progress goes to stderr; a one-line JSON summary to stdout.
+
+#include <google/protobuf/util/delimited_message_util.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -30,8 +36,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <google/protobuf/util/json_util.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -46,8 +50,10 @@ namespace prodops::loadgen {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: prodops-loadgen --events N --start-ms MS --topic NAME:FORMAT:CONTENT [--topic ...]\n"
-    "                       [--bootstrap HOST:PORT] [--ndjson-dir DIR]\n"
+    "usage: prodops-loadgen --events N --start-ms MS --topic NAME:FORMAT:CONTENT "
+    "[--topic ...]\n"
+    "                       [--bootstrap HOST:PORT] [--ndjson-dir DIR] [--protobuf-dir "
+    "DIR]\n"
     "                       [--seed S] [--users U] [--events-per-second R] [--rate M]\n"
     "                       [--property KEY=VALUE ...]\n"
     "\n"
@@ -59,6 +65,8 @@ constexpr const char* kUsage =
     "                          ticket, release or exposure; repeatable, at least one\n"
     "  --bootstrap HOST:PORT   Kafka to write to; without it nothing goes to Kafka\n"
     "  --ndjson-dir DIR        also write DIR/<topic>: the events as NDJSON envelopes\n"
+    "  --protobuf-dir DIR      also write DIR/<topic>: the events as length-delimited\n"
+    "                          binary envelopes\n"
     "  --seed S                simulator seed (default 1)\n"
     "  --users U               simulated users (default 400)\n"
     "  --events-per-second R   event-time density of the scenario (default 200)\n"
@@ -67,8 +75,10 @@ constexpr const char* kUsage =
     "  --property KEY=VALUE    librdkafka producer property; repeatable\n"
     "  --flush-timeout-ms T    wait this long for the last deliveries (default 300000)\n"
     "\n"
-    "Needs at least one of --bootstrap and --ndjson-dir. Exit codes: 0 done, 1 failed,\n"
-    "2 bad flags. Topics are not created: the broker must auto-create them or have them.\n";
+    "Needs at least one of --bootstrap, --ndjson-dir and --protobuf-dir. Exit codes: 0 "
+    "done, 1 failed,\n"
+    "2 bad flags. Topics are not created: the broker must auto-create them or have "
+    "them.\n";
 
 struct TopicSpec {
   std::string name;
@@ -82,6 +92,7 @@ struct Flags {
   std::vector<TopicSpec> topics;
   std::string bootstrap;
   std::string ndjson_dir;
+  std::string protobuf_dir;
   uint64_t seed = 1;
   int64_t users = 400;
   double events_per_second = 200;
@@ -94,7 +105,8 @@ absl::StatusOr<TopicSpec> ParseTopic(const std::string& spec) {
   const std::vector<std::string> parts = absl::StrSplit(spec, ':');
   if (parts.size() != 3 || parts[0].empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--topic \"", spec, "\": want NAME:FORMAT:CONTENT, e.g. prodops.usage:json:usage"));
+        absl::StrCat("--topic \"", spec,
+                     "\": want NAME:FORMAT:CONTENT, e.g. prodops.usage:json:usage"));
   }
   TopicSpec topic{parts[0]};
   if (parts[1] == "protobuf") {
@@ -102,12 +114,14 @@ absl::StatusOr<TopicSpec> ParseTopic(const std::string& spec) {
   } else if (parts[1] == "json") {
     topic.format = decode::Format::kJson;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--topic \"", spec, "\": format \"", parts[1], "\" is not protobuf or json"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--topic \"", spec, "\": format \"", parts[1], "\" is not protobuf or json"));
   }
   static const std::map<std::string, decode::Content> kContents = {
-      {"envelope", decode::Content::kEnvelope}, {"usage", decode::Content::kUsage},
-      {"ticket", decode::Content::kTicket},     {"release", decode::Content::kRelease},
+      {"envelope", decode::Content::kEnvelope},
+      {"usage", decode::Content::kUsage},
+      {"ticket", decode::Content::kTicket},
+      {"release", decode::Content::kRelease},
       {"exposure", decode::Content::kExposure}};
   auto it = kContents.find(parts[2]);
   if (it == kContents.end()) {
@@ -119,7 +133,8 @@ absl::StatusOr<TopicSpec> ParseTopic(const std::string& spec) {
   return topic;
 }
 
-absl::Status BadNumber(const std::string& flag, const std::string& value, const char* want) {
+absl::Status BadNumber(const std::string& flag, const std::string& value,
+                       const char* want) {
   return absl::InvalidArgumentError(
       absl::StrCat("--", flag, " \"", value, "\" is not ", want));
 }
@@ -130,9 +145,11 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return absl::CancelledError("help");
     if (arg.rfind("--", 0) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument \"", arg, "\""));
     }
-    if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
+    if (i + 1 >= argc)
+      return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
     const std::string name = arg.substr(2);
     const std::string value = argv[++i];
     if (name == "events") {
@@ -150,7 +167,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       if (!topic.ok()) return topic.status();
       for (const TopicSpec& other : flags.topics) {
         if (other.name == topic->name) {
-          return absl::InvalidArgumentError(absl::StrCat("--topic ", topic->name, " given twice"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("--topic ", topic->name, " given twice"));
         }
       }
       flags.topics.push_back(*std::move(topic));
@@ -158,8 +176,11 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       flags.bootstrap = value;
     } else if (name == "ndjson-dir") {
       flags.ndjson_dir = value;
+    } else if (name == "protobuf-dir") {
+      flags.protobuf_dir = value;
     } else if (name == "seed") {
-      if (!absl::SimpleAtoi(value, &flags.seed)) return BadNumber(name, value, "an integer");
+      if (!absl::SimpleAtoi(value, &flags.seed))
+        return BadNumber(name, value, "an integer");
     } else if (name == "users") {
       if (!absl::SimpleAtoi(value, &flags.users) || flags.users <= 0 ||
           flags.users > 100'000'000) {
@@ -175,7 +196,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
         return BadNumber(name, value, "a number >= 0");
       }
     } else if (name == "flush-timeout-ms") {
-      if (!absl::SimpleAtoi(value, &flags.flush_timeout_ms) || flags.flush_timeout_ms <= 0) {
+      if (!absl::SimpleAtoi(value, &flags.flush_timeout_ms) ||
+          flags.flush_timeout_ms <= 0) {
         return BadNumber(name, value, "a positive integer");
       }
     } else if (name == "property") {
@@ -190,10 +212,13 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     }
   }
   if (flags.events <= 0) return absl::InvalidArgumentError("--events N is required");
-  if (!flags.start_ms.has_value()) return absl::InvalidArgumentError("--start-ms MS is required");
-  if (flags.topics.empty()) return absl::InvalidArgumentError("at least one --topic is required");
-  if (flags.bootstrap.empty() && flags.ndjson_dir.empty()) {
-    return absl::InvalidArgumentError("nothing to write: give --bootstrap, --ndjson-dir or both");
+  if (!flags.start_ms.has_value())
+    return absl::InvalidArgumentError("--start-ms MS is required");
+  if (flags.topics.empty())
+    return absl::InvalidArgumentError("at least one --topic is required");
+  if (flags.bootstrap.empty() && flags.ndjson_dir.empty() && flags.protobuf_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to write: give --bootstrap, --ndjson-dir or --protobuf-dir");
   }
   return flags;
 }
@@ -222,13 +247,41 @@ struct TopicStats {
 int64_t OccurredMs(const prodops::v1::Event& event) {
   const google::protobuf::Timestamp* ts = nullptr;
   switch (event.payload_case()) {
-    case prodops::v1::Event::kUsage: ts = &event.usage().occurred_at(); break;
-    case prodops::v1::Event::kTicket: ts = &event.ticket().occurred_at(); break;
-    case prodops::v1::Event::kRelease: ts = &event.release().occurred_at(); break;
-    case prodops::v1::Event::kExposure: ts = &event.exposure().occurred_at(); break;
-    case prodops::v1::Event::PAYLOAD_NOT_SET: return 0;
+    case prodops::v1::Event::kUsage:
+      ts = &event.usage().occurred_at();
+      break;
+    case prodops::v1::Event::kTicket:
+      ts = &event.ticket().occurred_at();
+      break;
+    case prodops::v1::Event::kRelease:
+      ts = &event.release().occurred_at();
+      break;
+    case prodops::v1::Event::kExposure:
+      ts = &event.exposure().occurred_at();
+      break;
+    case prodops::v1::Event::PAYLOAD_NOT_SET:
+      return 0;
   }
   return ts->seconds() * 1000 + ts->nanos() / 1'000'000;
+}
+
+// Opens DIR/<topic> for every topic, truncated; nothing when `dir` is
+// empty. False, after saying why, when one cannot be written.
+bool OpenFiles(const std::string& dir, const std::vector<TopicSpec>& topics,
+               std::vector<std::ofstream>* files) {
+  if (dir.empty()) return true;
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  for (const TopicSpec& topic : topics) {
+    const std::string path = (std::filesystem::path(dir) / topic.name).string();
+    files->emplace_back(path, std::ios::binary | std::ios::trunc);
+    if (!files->back()) {
+      std::cerr << "prodops-loadgen: cannot write " << path << ": "
+                << std::strerror(errno) << "\n";
+      return false;
+    }
+  }
+  return true;
 }
 
 int Run(const Flags& flags) {
@@ -248,22 +301,14 @@ int Run(const Flags& flags) {
     producer = *std::move(created);
   }
   std::vector<std::ofstream> ndjson;
-  if (!flags.ndjson_dir.empty()) {
-    std::error_code error;
-    std::filesystem::create_directories(flags.ndjson_dir, error);
-    for (const TopicSpec& topic : flags.topics) {
-      const std::string path = (std::filesystem::path(flags.ndjson_dir) / topic.name).string();
-      ndjson.emplace_back(path, std::ios::binary | std::ios::trunc);
-      if (!ndjson.back()) {
-        std::cerr << "prodops-loadgen: cannot write " << path << ": " << std::strerror(errno)
-                  << "\n";
-        return 1;
-      }
-    }
+  std::vector<std::ofstream> delimited;
+  if (!OpenFiles(flags.ndjson_dir, flags.topics, &ndjson) ||
+      !OpenFiles(flags.protobuf_dir, flags.topics, &delimited)) {
+    return 1;
   }
 
-  sim::Simulator simulator(sim::SimulatorOptions{flags.events_per_second,
-                                                 static_cast<int>(flags.users), flags.seed});
+  sim::Simulator simulator(sim::SimulatorOptions{
+      flags.events_per_second, static_cast<int>(flags.users), flags.seed});
   constexpr int64_t kSliceMs = 1000;
   std::vector<TopicStats> stats(flags.topics.size());
   std::vector<prodops::v1::Event> events;
@@ -284,24 +329,28 @@ int Run(const Flags& flags) {
     // A scenario whose topics carry none of the simulator's events would
     // never end.
     if (++slices_without_events > 100'000) {
-      std::cerr << "prodops-loadgen: no event routed to any --topic in 100000 s of event time\n";
+      std::cerr << "prodops-loadgen: no event routed to any --topic in 100000 s of event "
+                   "time\n";
       return 1;
     }
     for (const prodops::v1::Event& event : events) {
       if (written >= flags.events) break;
       size_t t = 0;
-      while (t < flags.topics.size() && !sim::Carries(flags.topics[t].content, event)) ++t;
+      while (t < flags.topics.size() && !sim::Carries(flags.topics[t].content, event))
+        ++t;
       if (t == flags.topics.size()) continue;  // no topic takes this kind
       slices_without_events = 0;
       const TopicSpec& topic = flags.topics[t];
       if (producer != nullptr) {
         if (!sim::EncodeEvent(event, topic.format, topic.content, &payload)) {
-          std::cerr << "prodops-loadgen: cannot encode an event for " << topic.name << "\n";
+          std::cerr << "prodops-loadgen: cannot encode an event for " << topic.name
+                    << "\n";
           return 1;
         }
         pacer.Wait(written);
-        if (absl::Status s = producer->Produce(topic.name, ingest::KafkaProducer::kAnyPartition,
-                                               sim::PartitionKey(event), payload);
+        if (absl::Status s =
+                producer->Produce(topic.name, ingest::KafkaProducer::kAnyPartition,
+                                  sim::PartitionKey(event), payload);
             !s.ok()) {
           if (produce_errors++ == 0) first_error = std::string(s.message());
         }
@@ -313,6 +362,11 @@ int Run(const Flags& flags) {
           return 1;
         }
         ndjson[t] << json << '\n';
+      }
+      if (!delimited.empty() &&
+          !google::protobuf::util::SerializeDelimitedToOstream(event, &delimited[t])) {
+        std::cerr << "prodops-loadgen: cannot write an event as protobuf\n";
+        return 1;
       }
       TopicStats& s = stats[t];
       ++s.written;
@@ -328,22 +382,26 @@ int Run(const Flags& flags) {
       std::cerr << "prodops-loadgen: " << written << "/" << flags.events << " events\n";
     }
   }
-  for (std::ofstream& out : ndjson) {
-    out.flush();
-    if (!out) {
-      std::cerr << "prodops-loadgen: writing NDJSON failed\n";
-      return 1;
+  for (std::vector<std::ofstream>* files : {&ndjson, &delimited}) {
+    for (std::ofstream& out : *files) {
+      out.flush();
+      if (!out) {
+        std::cerr << "prodops-loadgen: writing the event files failed\n";
+        return 1;
+      }
     }
   }
   if (producer != nullptr) {
-    std::cerr << "prodops-loadgen: " << written << " events queued; waiting for delivery\n";
-    if (absl::Status s = producer->Flush(static_cast<int>(flags.flush_timeout_ms)); !s.ok()) {
+    std::cerr << "prodops-loadgen: " << written
+              << " events queued; waiting for delivery\n";
+    if (absl::Status s = producer->Flush(static_cast<int>(flags.flush_timeout_ms));
+        !s.ok()) {
       std::cerr << "prodops-loadgen: delivery failed: " << s.message() << "\n";
       return 1;
     }
     if (produce_errors > 0) {
-      std::cerr << "prodops-loadgen: " << produce_errors << " messages not queued; first: "
-                << first_error << "\n";
+      std::cerr << "prodops-loadgen: " << produce_errors
+                << " messages not queued; first: " << first_error << "\n";
       return 1;
     }
   }
@@ -351,8 +409,9 @@ int Run(const Flags& flags) {
   std::cout << "{\"events\":" << written << ",\"topics\":{";
   for (size_t t = 0; t < flags.topics.size(); ++t) {
     const TopicStats& s = stats[t];
-    std::cout << (t > 0 ? "," : "") << "\"" << flags.topics[t].name << "\":{\"events\":"
-              << s.written << ",\"first_ms\":" << (s.written > 0 ? s.min_ms : 0)
+    std::cout << (t > 0 ? "," : "") << "\"" << flags.topics[t].name
+              << "\":{\"events\":" << s.written
+              << ",\"first_ms\":" << (s.written > 0 ? s.min_ms : 0)
               << ",\"last_ms\":" << (s.written > 0 ? s.max_ms : 0) << "}";
   }
   std::cout << "}}\n";
@@ -363,7 +422,8 @@ int Run(const Flags& flags) {
 }  // namespace prodops::loadgen
 
 int main(int argc, char** argv) {
-  absl::StatusOr<prodops::loadgen::Flags> flags = prodops::loadgen::ParseFlags(argc, argv);
+  absl::StatusOr<prodops::loadgen::Flags> flags =
+      prodops::loadgen::ParseFlags(argc, argv);
   if (!flags.ok()) {
     if (absl::IsCancelled(flags.status())) {
       std::cout << prodops::loadgen::kUsage;
