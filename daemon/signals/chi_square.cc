@@ -11,6 +11,14 @@ constexpr int kMaxIterations = 10'000;
 constexpr double kTiny = 1e-300;  // keeps Lentz's divisions finite
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
+// ln Γ(a). std::lgamma also writes the sign of Γ(a) to the global signgam,
+// a data race with any other thread calling it (the embedded simulator's
+// std::poisson_distribution does); lgamma_r returns the sign instead.
+double LogGamma(double a) {
+  int sign = 0;
+  return ::lgamma_r(a, &sign);
+}
+
 // P(a, x) by its series e^-x x^a / Γ(a + 1) · Σ x^n / ((a + 1)...(a + n)),
 // which converges fast for x < a + 1.
 double LowerSeries(double a, double x) {
@@ -21,7 +29,7 @@ double LowerSeries(double a, double x) {
     sum += term;
     if (std::fabs(term) < std::fabs(sum) * kEpsilon) break;
   }
-  return sum * std::exp(-x + a * std::log(x) - std::lgamma(a));
+  return sum * std::exp(-x + a * std::log(x) - LogGamma(a));
 }
 
 // Q(a, x) by its continued fraction e^-x x^a / Γ(a) · 1 / (x + 1 - a -
@@ -44,7 +52,7 @@ double UpperContinuedFraction(double a, double x) {
     h *= delta;
     if (std::fabs(delta - 1.0) < kEpsilon) break;
   }
-  return h * std::exp(-x + a * std::log(x) - std::lgamma(a));
+  return h * std::exp(-x + a * std::log(x) - LogGamma(a));
 }
 
 }  // namespace
