@@ -36,6 +36,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
 rate=0
 duration=60
@@ -133,20 +135,7 @@ java -Dlog4j.configuration="file:$root/tests/e2e/kafka/log4j.properties" -cp "$k
   "$bootstrap" "$partitions" "$live_topic" "$max_topic"
 
 prodopsd_config() {  # TOPIC STATE_DIR GROUP
-  cat <<EOF
-kafka { bootstrap_servers: "$bootstrap" group_id: "$3" }
-topic { name: "$1" format: PROTOBUF content: ENVELOPE }
-state { dir: "$2" }
-http { listen_address: "127.0.0.1:0" }
-signals {
-  experiment {
-    name: "new_checkout"
-    goal { feature: "checkout" action: "submit" }
-    variant { name: "control" weight: 1 }
-    variant { name: "treatment" weight: 1 }
-  }
-}
-EOF
+  bench_config "$bootstrap" "$2" "$3" "topic { name: \"$1\" format: PROTOBUF content: ENVELOPE }"
 }
 
 now_ms() { date +%s%3N; }

@@ -8,12 +8,13 @@
 #
 # Starts a real Apache Kafka broker (tests/e2e/kafka.sh, in its own
 # directory), creates the four event topics with 4 partitions each, loads
-# them with prodops-loadgen (protobuf; the same events also as NDJSON), then
+# them with prodops-loadgen (protobuf; the same events also as NDJSON and as
+# length-delimited protobuf files), then
 # measures, one after another and --repeat times each:
 #   raw       prodops-raw-consumer: librdkafka reading every message, nothing else
 #   prodopsd  prodopsd --exit-when-caught-up on a fresh state directory
 #   kstreams  the Kafka Streams peer (bench/peers/kstreams), per guarantee
-#   replay    prodopsd replay of the NDJSON files
+#   replay    prodopsd replay of the NDJSON files, then of the protobuf files
 # and the hot-path micro-benchmark (hot_path_bench). Writes a Markdown report
 # (medians, ratios, peak RSS, state written per event, the machine) to stdout
 # and to --out.
@@ -27,6 +28,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 
 events=5000000
 users=100000
@@ -94,7 +97,7 @@ cleanup() {
   local rc=$?
   if [ "$keep" = 0 ]; then
     "$kafka_sh" clean >/dev/null 2>&1 || true
-    rm -rf "$work/ndjson" "$work/state"
+    rm -rf "$work/ndjson" "$work/protobuf" "$work/state"
   fi
   exit $rc
 }
@@ -126,7 +129,7 @@ done
 
 # --- broker and data ----------------------------------------------------------
 mkdir -p "$work"
-rm -rf "$work/runs" "$work/state" "$work/ndjson"
+rm -rf "$work/runs" "$work/state" "$work/ndjson" "$work/protobuf"
 mkdir -p "$work/runs" "$work/state"
 trap cleanup EXIT
 cp "$build_dir/bench-build.txt" "$work/runs/commit.txt"
@@ -142,7 +145,7 @@ span_ms=$(( events * 1000 / events_per_second ))
 start_ms=$(( $(date +%s%3N) - span_ms - 60000 ))
 loadgen_args=(--bootstrap "$bootstrap" --events "$events" --users "$users"
               --events-per-second "$events_per_second" --start-ms "$start_ms"
-              --ndjson-dir "$work/ndjson")
+              --ndjson-dir "$work/ndjson" --protobuf-dir "$work/protobuf")
 for t in "${loadgen_topics[@]}"; do loadgen_args+=(--topic "$t"); done
 log "loading $events events ($users users) with prodops-loadgen"
 load_started=$EPOCHREALTIME
@@ -177,23 +180,11 @@ state_size() {
 }
 
 prodopsd_config() {  # STATE_DIR GROUP
-  cat <<EOF
-kafka { bootstrap_servers: "$bootstrap" group_id: "$2" }
-topic { name: "bench.usage" format: PROTOBUF content: USAGE }
-topic { name: "bench.tickets" format: PROTOBUF content: TICKET }
-topic { name: "bench.releases" format: PROTOBUF content: RELEASE }
-topic { name: "bench.exposures" format: PROTOBUF content: EXPOSURE }
-state { dir: "$1" }
-http { listen_address: "127.0.0.1:0" }
-signals {
-  experiment {
-    name: "new_checkout"
-    goal { feature: "checkout" action: "submit" }
-    variant { name: "control" weight: 1 }
-    variant { name: "treatment" weight: 1 }
-  }
-}
-EOF
+  bench_config "$bootstrap" "$1" "$2" \
+    'topic { name: "bench.usage" format: PROTOBUF content: USAGE }' \
+    'topic { name: "bench.tickets" format: PROTOBUF content: TICKET }' \
+    'topic { name: "bench.releases" format: PROTOBUF content: RELEASE }' \
+    'topic { name: "bench.exposures" format: PROTOBUF content: EXPOSURE }'
 }
 
 raw_args=(--bootstrap "$bootstrap")
@@ -226,14 +217,21 @@ for rep in $(seq 1 "$repeat"); do
     done
   fi
   if wants replay; then
-    log "run $rep/$repeat: prodopsd replay"
-    state="$work/state/replay-$rep"
-    prodopsd_config "$state" unused >"$work/runs/replay-$rep.textproto"
-    inputs=()
-    for t in "${topics[@]}"; do inputs+=(--input "$work/ndjson/$t"); done
-    measure replay "$rep" "$build_dir/prodopsd" replay --config "$work/runs/replay-$rep.textproto" \
-      --state-dir "$state" "${inputs[@]}"
-    state_size replay "$rep" "$state"
+    # The same events from NDJSON files, then from length-delimited protobuf.
+    for format in json protobuf; do
+      name=replay
+      [ "$format" = json ] || name="replay_$format"
+      dir="$work/ndjson"
+      [ "$format" = json ] || dir="$work/$format"
+      log "run $rep/$repeat: prodopsd replay --format $format"
+      state="$work/state/$name-$rep"
+      prodopsd_config "$state" unused >"$work/runs/$name-$rep.textproto"
+      inputs=()
+      for t in "${topics[@]}"; do inputs+=(--input "$dir/$t"); done
+      measure "$name" "$rep" "$build_dir/prodopsd" replay --format "$format" \
+        --config "$work/runs/$name-$rep.textproto" --state-dir "$state" "${inputs[@]}"
+      state_size "$name" "$rep" "$state"
+    done
   fi
 done
 
