@@ -36,6 +36,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+bench_tag=freshness
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
@@ -52,11 +53,6 @@ keep=0
 skip_s=5
 step_ms=10
 flush_interval_ms=1000  # the daemon's default (config.proto), which the run uses
-
-die() { echo "freshness: $*" >&2; exit 1; }
-log() { echo "freshness: $*" >&2; }
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 wants a positive integer, got \"$2\""; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -106,12 +102,7 @@ cleanup() {
 if [ "$skip_build" = 0 ]; then
   log "building in $build_dir"
   "$root/scripts/build" RelWithDebInfo "$build_dir" prodopsd prodops-loadgen >/dev/null
-  # What was built, for the report: the commit, and whether the tree differed.
-  {
-    git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown
-    [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
-      echo "with uncommitted changes"
-  } | paste -sd' ' >"$build_dir/freshness-build.txt"
+  record_build "$build_dir/freshness-build.txt"
 fi
 for f in prodopsd prodops-loadgen freshness-build.txt; do
   [ -e "$build_dir/$f" ] || die "$build_dir/$f is missing: run without --skip-build"
@@ -122,10 +113,7 @@ mkdir -p "$work"
 rm -rf "$runs" "$work/state" "$work/calibrate"
 mkdir -p "$runs" "$work/state"
 trap cleanup EXIT
-"$kafka_sh" clean >/dev/null 2>&1 || true
-"$kafka_sh" start >/dev/null
-bootstrap="$("$kafka_sh" env | sed -n 's/^PRODOPS_KAFKA_BOOTSTRAP=//p')"
-log "broker at $bootstrap (data in $PRODOPS_KAFKA_DIR)"
+start_broker
 # bench/run.sh's CreateTopics, run from its source against the broker's own
 # client jars (Java's single-file launch), so no Maven build is needed.
 kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root/tests/e2e/kafka/pom.xml")"

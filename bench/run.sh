@@ -28,6 +28,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+bench_tag=bench
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 
@@ -45,12 +46,6 @@ work="/tmp/prodopsd-bench"
 out=""
 keep=0
 timeout_s=3600
-
-die() { echo "bench: $*" >&2; exit 1; }
-log() { echo "bench: $*" >&2; }
-usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-
-positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "$1 wants a positive integer, got \"$2\""; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -115,12 +110,7 @@ if [ "$skip_build" = 0 ]; then
     tail -n 30 "$build_dir/kstreams-peer.mvn.log" >&2
     die "building the Kafka Streams peer failed (log $build_dir/kstreams-peer.mvn.log)"
   fi
-  # What was built, for the report: the commit, and whether the tree differed.
-  {
-    git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown
-    [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] ||
-      echo "with uncommitted changes"
-  } | paste -sd' ' >"$build_dir/bench-build.txt"
+  record_build "$build_dir/bench-build.txt"
 fi
 for f in prodopsd prodops-loadgen prodops-raw-consumer hot_path_bench bench-build.txt \
     kstreams-peer/classes; do
@@ -133,10 +123,7 @@ rm -rf "$work/runs" "$work/state" "$work/ndjson" "$work/protobuf"
 mkdir -p "$work/runs" "$work/state"
 trap cleanup EXIT
 cp "$build_dir/bench-build.txt" "$work/runs/commit.txt"
-"$kafka_sh" clean >/dev/null 2>&1 || true
-"$kafka_sh" start >/dev/null
-bootstrap="$("$kafka_sh" env | sed -n 's/^PRODOPS_KAFKA_BOOTSTRAP=//p')"
-log "broker at $bootstrap (data in $PRODOPS_KAFKA_DIR)"
+start_broker
 java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$peer_cp" dev.prodopsd.bench.CreateTopics "$bootstrap" "$partitions" "${topics[@]}"
 
 # The scenario ends a minute before now: every event is inside prodopsd's

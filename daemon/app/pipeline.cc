@@ -171,8 +171,8 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
 
   ingest::TopicPartition tp{std::string(message.topic), message.partition};
   PartitionProgress& progress = partitions_[tp];
-  if (progress.has_offset && message.offset < progress.next_offset)
-    return;  // in the state
+  // Already in the state.
+  if (progress.has_offset && message.offset < progress.next_offset) return;
   const bool held = progress.Holds();
   UpdateProgress(progress,
                  [&](PartitionProgress& p) { p.next_offset = message.offset + 1; });
@@ -223,8 +223,9 @@ void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms, int64_t as_o
   }
   aggregates_.AddCounter(topic.ingested, 1);
   aggregates_.UpdateMax(topic.last_event, occurred_ms);
-  if (!aggregates_.InRetention(occurred_ms, as_of_ms))
+  if (!aggregates_.InRetention(occurred_ms, as_of_ms)) {
     aggregates_.AddCounter(topic.late, 1);
+  }
   for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
   if (feed_.has_value()) feed_->NoteEvent(occurred_ms);
 }

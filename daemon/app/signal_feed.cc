@@ -160,8 +160,9 @@ void SignalFeed::Advance(int64_t watermark_ms, const SnapshotAt& snapshot_at,
       window.set_window(spec.name);
       window.set_end_ms(next_end_ms);
       const bool final = watermark_ms >= next_end_ms + allowed_lateness_ms_;
-      if (has_data(spec, next_end_ms - 1))
+      if (has_data(spec, next_end_ms - 1)) {
         Evaluate(spec, &window, final, snapshot_at, out);
+      }
       // Open even while empty: a late event may still fill it.
       if (!final) *state_.add_open() = std::move(window);
       dirty_ = true;

@@ -198,11 +198,7 @@ size_t KafkaConsumer::Poll(int timeout_ms, size_t max_messages,
 
 void KafkaConsumer::Commit(const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
   if (next_offsets.empty() || impl_->closed) return;
-  PartitionListHandle list(rd_kafka_topic_partition_list_new(next_offsets.size()));
-  for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-        offset;
-  }
+  const PartitionListHandle list = internal::OffsetList(next_offsets);
   const rd_kafka_resp_err_t err = rd_kafka_commit(impl_->rk.get(), list.get(), /*async=*/1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     OnError(impl_->rk.get(), err, "offset commit failed", impl_.get());

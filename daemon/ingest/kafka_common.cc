@@ -37,6 +37,18 @@ absl::Status TransactionError(absl::string_view what, rd_kafka_error_t* error) {
   return status;
 }
 
+PartitionListHandle OffsetList(
+    const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
+  PartitionListHandle list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
+  for (const auto& [tp, offset] : next_offsets) {
+    rd_kafka_topic_partition_t* entry =
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    entry->offset = offset;
+  }
+  return list;
+}
+
 absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties) {
   ConfHandle conf(rd_kafka_conf_new());
   rd_kafka_conf_set_log_cb(conf.get(), LogFromKafka);

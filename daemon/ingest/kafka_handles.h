@@ -5,8 +5,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -43,6 +46,10 @@ absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties);
 
 // Creates a client of `type` from `conf` (taken over even on error).
 absl::StatusOr<KafkaHandle> MakeClient(rd_kafka_type_t type, ConfHandle conf);
+
+// A partition list holding each partition's next offset (for commits).
+PartitionListHandle OffsetList(
+    const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
 
 }  // namespace prodops::ingest::internal
 

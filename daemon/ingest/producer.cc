@@ -107,12 +107,7 @@ absl::Status KafkaProducer::SendOffsetsToTransaction(
     const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets,
     const ConsumerGroupMetadata& group, int timeout_ms) {
   if (next_offsets.empty()) return absl::OkStatus();
-  internal::PartitionListHandle list(
-      rd_kafka_topic_partition_list_new(static_cast<int>(next_offsets.size())));
-  for (const auto& [tp, offset] : next_offsets) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-        offset;
-  }
+  const internal::PartitionListHandle list = internal::OffsetList(next_offsets);
   return internal::TransactionError(
       "send offsets to transaction",
       rd_kafka_send_offsets_to_transaction(impl_->rk.get(), list.get(), group.handle,

@@ -21,6 +21,7 @@
 #include "daemon/sim/encode.h"
 #include "gtest/gtest.h"
 #include "prodops/v1/events.pb.h"
+#include "tests/integration/mock_kafka.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
@@ -104,17 +105,11 @@ class BenchModeTest : public ::testing::Test {
   static constexpr const char* kQuietTopic = "bm.quiet";     // stays empty
 
   void SetUp() override {
-    auto cluster = ingest::MockCluster::Start(3);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *std::move(cluster);
-    ASSERT_TRUE(cluster_->CreateTopic(kUsageTopic, 4).ok());
-    ASSERT_TRUE(cluster_->CreateTopic(kTicketTopic, 3).ok());
-    ASSERT_TRUE(cluster_->CreateTopic(kQuietTopic, 2).ok());
-    ingest::ProducerOptions options;
-    options.bootstrap_servers = cluster_->bootstrap_servers();
-    auto producer = ingest::KafkaProducer::Create(options);
-    ASSERT_TRUE(producer.ok()) << producer.status();
-    producer_ = *std::move(producer);
+    absl::StatusOr<testing::MockKafka> kafka = testing::StartMockKafka(
+        3, {{kUsageTopic, 4}, {kTicketTopic, 3}, {kQuietTopic, 2}});
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    cluster_ = std::move(kafka->cluster);
+    producer_ = std::move(kafka->producer);
     port_ = testing::FreePort();
     config_path_ = dir_.File("prodopsd.textproto");
     testing::WriteFile(config_path_, Config());

@@ -17,6 +17,7 @@
 #include "daemon/sim/encode.h"
 #include "gtest/gtest.h"
 #include "prodops/v1/events.pb.h"
+#include "tests/integration/mock_kafka.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
@@ -53,18 +54,14 @@ struct Expected {
 class DaemonIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = ingest::MockCluster::Start(3);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *std::move(cluster);
-    for (const char* topic : {kUsageTopic, kTicketTopic, kEventsTopic}) {
-      ASSERT_TRUE(cluster_->CreateTopic(topic, kPartitions).ok());
-    }
-    ingest::ProducerOptions options;
-    options.bootstrap_servers = cluster_->bootstrap_servers();
-    options.extra_properties["socket.timeout.ms"] = "5000";
-    auto producer = ingest::KafkaProducer::Create(options);
-    ASSERT_TRUE(producer.ok()) << producer.status();
-    producer_ = *std::move(producer);
+    const std::vector<std::pair<std::string, int>> topics = {{kUsageTopic, kPartitions},
+                                                             {kTicketTopic, kPartitions},
+                                                             {kEventsTopic, kPartitions}};
+    absl::StatusOr<testing::MockKafka> kafka =
+        testing::StartMockKafka(3, topics, {{"socket.timeout.ms", "5000"}});
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    cluster_ = std::move(kafka->cluster);
+    producer_ = std::move(kafka->producer);
     port_ = testing::FreePort();
     config_path_ = dir_.File("prodopsd.textproto");
     testing::WriteFile(config_path_, Config(dir_.File("state")));

@@ -19,6 +19,7 @@
 #include "daemon/sim/encode.h"
 #include "daemon/sim/simulator.h"
 #include "gtest/gtest.h"
+#include "tests/integration/mock_kafka.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
@@ -57,15 +58,10 @@ std::string EventSamples(const std::string& exposition) {
 class FaultInjectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = ingest::MockCluster::Start(3);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *std::move(cluster);
-    ASSERT_TRUE(cluster_->CreateTopic(kTopic, 4).ok());
-    ingest::ProducerOptions options;
-    options.bootstrap_servers = cluster_->bootstrap_servers();
-    auto producer = ingest::KafkaProducer::Create(options);
-    ASSERT_TRUE(producer.ok()) << producer.status();
-    producer_ = *std::move(producer);
+    absl::StatusOr<testing::MockKafka> kafka = testing::StartMockKafka(3, {{kTopic, 4}});
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    cluster_ = std::move(kafka->cluster);
+    producer_ = std::move(kafka->producer);
 
     // Four hours of the simulated product, ending now: every kind of event,
     // ticket lifecycles, releases with incident bursts, an experiment.

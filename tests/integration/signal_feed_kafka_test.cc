@@ -22,6 +22,7 @@
 #include "daemon/sim/simulator.h"
 #include "gtest/gtest.h"
 #include "prodops/v1/signal_update.pb.h"
+#include "tests/integration/mock_kafka.h"
 #include "tests/support/daemon_process.h"
 #include "tests/support/exposition.h"
 #include "tests/support/http_client.h"
@@ -102,14 +103,11 @@ std::string SeriesOf(const SignalUpdate& update) {
 class SignalFeedKafkaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto cluster = ingest::MockCluster::Start(1);
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *std::move(cluster);
-    ASSERT_TRUE(cluster_->CreateTopic(kInput, 2).ok());
-    ASSERT_TRUE(cluster_->CreateTopic(kOutput, 1).ok());
-    auto producer = ingest::KafkaProducer::Create({.bootstrap_servers = bootstrap()});
-    ASSERT_TRUE(producer.ok()) << producer.status();
-    producer_ = *std::move(producer);
+    absl::StatusOr<testing::MockKafka> kafka =
+        testing::StartMockKafka(1, {{kInput, 2}, {kOutput, 1}});
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    cluster_ = std::move(kafka->cluster);
+    producer_ = std::move(kafka->producer);
   }
 
   std::string bootstrap() const { return cluster_->bootstrap_servers(); }

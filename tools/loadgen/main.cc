@@ -42,6 +42,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "daemon/decode/decode.h"
 #include "daemon/ingest/producer.h"
 #include "daemon/sim/encode.h"
 #include "daemon/sim/simulator.h"
@@ -244,27 +245,6 @@ struct TopicStats {
   int64_t max_ms = INT64_MIN;
 };
 
-int64_t OccurredMs(const prodops::v1::Event& event) {
-  const google::protobuf::Timestamp* ts = nullptr;
-  switch (event.payload_case()) {
-    case prodops::v1::Event::kUsage:
-      ts = &event.usage().occurred_at();
-      break;
-    case prodops::v1::Event::kTicket:
-      ts = &event.ticket().occurred_at();
-      break;
-    case prodops::v1::Event::kRelease:
-      ts = &event.release().occurred_at();
-      break;
-    case prodops::v1::Event::kExposure:
-      ts = &event.exposure().occurred_at();
-      break;
-    case prodops::v1::Event::PAYLOAD_NOT_SET:
-      return 0;
-  }
-  return ts->seconds() * 1000 + ts->nanos() / 1'000'000;
-}
-
 // Opens DIR/<topic> for every topic, truncated; nothing when `dir` is
 // empty. False, after saying why, when one cannot be written.
 bool OpenFiles(const std::string& dir, const std::vector<TopicSpec>& topics,
@@ -370,7 +350,7 @@ int Run(const Flags& flags) {
       }
       TopicStats& s = stats[t];
       ++s.written;
-      const int64_t ms = OccurredMs(event);
+      const int64_t ms = decode::OccurredAtMillis(event);
       s.min_ms = std::min(s.min_ms, ms);
       s.max_ms = std::max(s.max_ms, ms);
       ++written;
