@@ -251,6 +251,22 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
   exporter::AddSample(&flush_seconds, {}, {}, pipeline_->last_flush_seconds());
   families.push_back(std::move(flush_seconds));
 
+  const window::Aggregates::CacheStats cache = pipeline_->aggregates().cache_stats();
+  prometheus::MetricFamily cache_bytes = LiveFamily(signals::kWindowCacheBytes);
+  exporter::AddSample(&cache_bytes, {"part"}, {"buckets"},
+                      static_cast<double>(cache.bucket_bytes));
+  exporter::AddSample(&cache_bytes, {"part"}, {"totals"},
+                      static_cast<double>(cache.totals_bytes));
+  families.push_back(std::move(cache_bytes));
+  for (const auto& [name, value] :
+       {std::pair{signals::kWindowCacheEvictionsTotal, cache.evictions},
+        std::pair{signals::kWindowCacheStoreReadsTotal, cache.store_reads},
+        std::pair{signals::kWindowCacheReadErrorsTotal, cache.read_errors}}) {
+    prometheus::MetricFamily family = LiveFamily(name);
+    exporter::AddSample(&family, {}, {}, static_cast<double>(value));
+    families.push_back(std::move(family));
+  }
+
   prometheus::MetricFamily lag = LiveFamily(signals::kConsumerLag);
   if (consumer_ != nullptr) {
     for (const ingest::TopicPartition& tp : consumer_->Assignment()) {

@@ -103,6 +103,7 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
   }
   options.windows.allowed_lateness_ms =
       int64_t{config.windows().allowed_lateness_seconds()} * 1000;
+  options.windows.bucket_cache_bytes = config.state().window_cache_bytes();
   options.time_mode = config.windows().clock() == prodops::v1::WindowConfig::EVENT_TIME
                           ? TimeMode::kEventTime
                           : TimeMode::kWallClock;

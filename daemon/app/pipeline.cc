@@ -59,7 +59,9 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
   if (options_.dedup_horizon_ms > 0) dedup_.emplace(options_.dedup_horizon_ms, store_);
   if (feed_out_ != nullptr) {
     feed_.emplace(options_.windows.windows, options_.windows.allowed_lateness_ms,
-                  aggregates_.RetentionMs());
+                  [this](const window::WindowSpec& spec, int64_t watermark_ms) {
+                    return aggregates_.HeldAfterMs(spec.bucket_ms, watermark_ms);
+                  });
   }
   for (const InputTopic& topic : options_.topics) {
     topics_[topic.name] = TopicState{
@@ -105,6 +107,9 @@ absl::Status Pipeline::Load() {
       store_->Get(state::Family::kMeta, kWatermarkKey);
   if (watermark.ok() && watermark->size() == 8) {
     watermark_ms_ = static_cast<int64_t>(DecodeFixedBigEndian(*watermark, 8));
+    // The state was expired as of this watermark before it was written;
+    // saying so tells the feed which buckets the store still holds.
+    aggregates_.ExpireBefore(watermark_ms_);
   } else if (watermark.ok()) {
     return absl::DataLossError("malformed watermark in the meta column family");
   } else if (!absl::IsNotFound(watermark.status())) {
@@ -358,6 +363,7 @@ absl::Status Pipeline::Flush() {
     return s;
   }
   unwritten_.Clear();
+  aggregates_.Written();
   if (dedup_.has_value()) dedup_->Written();
   retry_backoff_ms_ = 0;
   retry_at_ms_ = 0;

@@ -67,6 +67,7 @@ absl::Status RunReplay(const prodops::v1::DaemonConfig& config,
 
   std::string record;
   int64_t offset = 0;
+  uint64_t records = 0;
   for (size_t i = 0; i < options.inputs.size(); ++i) {
     absl::StatusOr<std::unique_ptr<RecordFileReader>> reader =
         RecordFileReader::Open(options.inputs[i], options.format);
@@ -77,6 +78,7 @@ absl::Status RunReplay(const prodops::v1::DaemonConfig& config,
       if (!more.ok()) return more.status();
       if (!*more) break;
       pipeline.ProcessMessage({topic, 0, offset, {}, record});
+      ++records;
       if (pipeline.FlushDue()) {
         if (absl::Status s = pipeline.Flush(); !s.ok()) return s;
       }
@@ -84,6 +86,13 @@ absl::Status RunReplay(const prodops::v1::DaemonConfig& config,
   }
   if (absl::Status s = pipeline.Flush(); !s.ok()) return s;
   out << exporter::SerializeExposition(pipeline.BuildSnapshot({})->families);
+  const window::Aggregates::CacheStats cache = pipeline.aggregates().cache_stats();
+  Log(LogLevel::kInfo,
+      absl::StrCat("replay: ", records, " records from ", options.inputs.size(),
+                   " inputs; window cache: ", cache.bucket_bytes >> 10,
+                   " KiB of buckets in memory, ", cache.totals_bytes >> 10,
+                   " KiB of window totals, ", cache.evictions, " buckets dropped, ",
+                   cache.store_reads, " read back"));
   return absl::OkStatus();
 }
 

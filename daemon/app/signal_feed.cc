@@ -80,10 +80,10 @@ std::vector<Sample> SamplesOf(const std::vector<prometheus::MetricFamily>& famil
 }  // namespace
 
 SignalFeed::SignalFeed(std::vector<window::WindowSpec> windows,
-                       int64_t allowed_lateness_ms, int64_t retention_ms)
+                       int64_t allowed_lateness_ms, HeldAfter held_after)
     : windows_(std::move(windows)),
       allowed_lateness_ms_(allowed_lateness_ms),
-      retention_ms_(retention_ms) {}
+      held_after_(std::move(held_after)) {}
 
 std::string SignalFeed::UpdateKey(std::string_view series, int64_t start_ms) {
   return absl::StrCat(absl::string_view(series.data(), series.size()), "@", start_ms);
@@ -145,11 +145,11 @@ void SignalFeed::Advance(int64_t watermark_ms, const SnapshotAt& snapshot_at,
 
   for (const window::WindowSpec& spec : windows_) {
     int64_t& next_end_ms = (*state_.mutable_next_end_ms())[spec.name];
-    // Windows that started before the retention are skipped: their oldest
-    // buckets may be gone. (On the first call this starts the feed with the
-    // windows the buckets still hold.)
+    // Windows that started before the buckets still held are skipped: some of
+    // their buckets may be gone. (On the first call this starts the feed with
+    // the windows the buckets still hold.)
     const int64_t first_complete_end_ms =
-        window::BucketStart(watermark_ms - retention_ms_, spec.length_ms) +
+        window::BucketStart(held_after_(spec, watermark_ms), spec.length_ms) +
         2 * spec.length_ms;
     if (next_end_ms < first_complete_end_ms) {
       next_end_ms = first_complete_end_ms;

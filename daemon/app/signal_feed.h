@@ -28,8 +28,8 @@ namespace prodops::app {
 // accepted within the allowed lateness, makes the changed series go out
 // again with the next revision; when the watermark passes end + allowed
 // lateness, every series goes out a last time with is_final. Windows that
-// ended more than the retention before the watermark are skipped (their
-// buckets may be gone).
+// started before the buckets still held are skipped (a first start, or a
+// long pause with the daemon down).
 //
 // State (the next window per name, the open windows' last values) is kept
 // under Family::kMeta "feed" and written through CollectChanges(), with
@@ -45,9 +45,13 @@ class SignalFeed {
   // Whether window `spec` as of a time holds any data: windows without are
   // closed without a snapshot (a first start or a long pause closes many).
   using HasData = std::function<bool(const window::WindowSpec& spec, int64_t as_of_ms)>;
+  // The time after which the buckets of window `spec` are all still held as
+  // of the watermark (see window::Aggregates::HeldAfterMs).
+  using HeldAfter =
+      std::function<int64_t(const window::WindowSpec& spec, int64_t watermark_ms)>;
 
   SignalFeed(std::vector<window::WindowSpec> windows, int64_t allowed_lateness_ms,
-             int64_t retention_ms);
+             HeldAfter held_after);
 
   [[nodiscard]] absl::Status Load(const state::StateStore& store);
 
@@ -75,7 +79,7 @@ class SignalFeed {
 
   const std::vector<window::WindowSpec> windows_;
   const int64_t allowed_lateness_ms_;
-  const int64_t retention_ms_;
+  const HeldAfter held_after_;
   prodops::state::FeedState state_;
   bool dirty_ = false;
   int64_t earliest_event_ms_ = std::numeric_limits<int64_t>::max();

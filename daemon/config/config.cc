@@ -48,6 +48,9 @@ constexpr uint64_t kDefaultCacheMaxBytes = uint64_t{64} << 20;
 constexpr uint64_t kDefaultMemoryBudgetBytes = uint64_t{256} << 20;
 constexpr uint64_t kDefaultMinFreeDiskBytes = uint64_t{64} << 20;
 constexpr uint64_t kMinMemoryBudgetBytes = uint64_t{8} << 20;
+constexpr uint64_t kDefaultWindowCacheBytes = uint64_t{128} << 20;
+constexpr uint64_t kMinWindowCacheBytes = uint64_t{1} << 20;
+constexpr uint64_t kMaxWindowCacheBytes = uint64_t{64} << 30;
 constexpr uint64_t kMaxMemoryBudgetBytes = uint64_t{64} << 30;
 constexpr uint32_t kDefaultMaxMessageBytes = 1u << 20;
 constexpr uint32_t kMinMaxMessageBytes = 1024;
@@ -239,6 +242,9 @@ void FillDefaults(DaemonConfig* config) {
   }
   if (state->min_free_disk_bytes() == 0)
     state->set_min_free_disk_bytes(kDefaultMinFreeDiskBytes);
+  if (state->window_cache_bytes() == 0) {
+    state->set_window_cache_bytes(kDefaultWindowCacheBytes);
+  }
   IngestConfig* ingest = config->mutable_ingest();
   if (ingest->max_message_bytes() == 0)
     ingest->set_max_message_bytes(kDefaultMaxMessageBytes);
@@ -381,9 +387,13 @@ absl::Status ValidateState(const StateConfig& state, const Site& site) {
       RequireBetween(site.Field(StateConfig::kFlushIntervalMsFieldNumber),
                      state.flush_interval_ms(), kMinFlushIntervalMs, kMaxFlushIntervalMs);
   if (!status.ok()) return status;
-  return RequireBetween(site.Field(StateConfig::kMemoryBudgetBytesFieldNumber),
-                        state.memory_budget_bytes(), kMinMemoryBudgetBytes,
-                        kMaxMemoryBudgetBytes);
+  status = RequireBetween(site.Field(StateConfig::kMemoryBudgetBytesFieldNumber),
+                          state.memory_budget_bytes(), kMinMemoryBudgetBytes,
+                          kMaxMemoryBudgetBytes);
+  if (!status.ok()) return status;
+  return RequireBetween(site.Field(StateConfig::kWindowCacheBytesFieldNumber),
+                        state.window_cache_bytes(), kMinWindowCacheBytes,
+                        kMaxWindowCacheBytes);
 }
 
 absl::Status ValidateIngest(const DaemonConfig& config, const Site& site) {

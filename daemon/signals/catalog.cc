@@ -57,6 +57,20 @@ std::vector<MetricDef> MakeCatalog() {
        MetricType::Gauge, {}, Storage::kLive},
       {std::string(kReady), "1 when the daemon is ready (see /readyz), else 0.",
        MetricType::Gauge, {}, Storage::kLive},
+      {std::string(kWindowCacheBytes),
+       "Memory of the window cache: part=\"buckets\" the event-time buckets kept in "
+       "memory (bounded by state.window_cache_bytes), part=\"totals\" the windows' "
+       "totals over their closed buckets.",
+       MetricType::Gauge, {"part"}, Storage::kLive},
+      {std::string(kWindowCacheEvictionsTotal),
+       "Window buckets dropped from memory to keep within the budget since start.",
+       MetricType::Counter, {}, Storage::kLive},
+      {std::string(kWindowCacheStoreReadsTotal),
+       "Window buckets read back from RocksDB since start.", MetricType::Counter, {},
+       Storage::kLive},
+      {std::string(kWindowCacheReadErrorsTotal),
+       "Reads of window buckets back from RocksDB that failed since start (logged).",
+       MetricType::Counter, {}, Storage::kLive},
   };
   for (MetricDef& def : TicketMetricDefs()) catalog.push_back(std::move(def));
   for (MetricDef& def : LabelBudgetMetricDefs()) catalog.push_back(std::move(def));

@@ -62,6 +62,13 @@ inline constexpr std::string_view kStateFlushesTotal = "prodops_state_flushes_to
 inline constexpr std::string_view kStateFlushErrorsTotal = "prodops_state_flush_errors_total";
 inline constexpr std::string_view kStateFlushSeconds = "prodops_state_last_flush_duration_seconds";
 inline constexpr std::string_view kReady = "prodops_ready";
+inline constexpr std::string_view kWindowCacheBytes = "prodops_window_cache_bytes";
+inline constexpr std::string_view kWindowCacheEvictionsTotal =
+    "prodops_window_cache_evictions_total";
+inline constexpr std::string_view kWindowCacheStoreReadsTotal =
+    "prodops_window_cache_store_reads_total";
+inline constexpr std::string_view kWindowCacheReadErrorsTotal =
+    "prodops_window_cache_read_errors_total";
 
 // Label value standing for "the whole product" in per-feature metrics.
 inline constexpr std::string_view kAllFeatures = "__all__";

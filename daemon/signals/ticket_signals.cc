@@ -106,11 +106,9 @@ std::vector<MetricDef> TicketMetricDefs() {
 bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours) {
   // The oldest bucket needed ends hours - 1 hours before the current hour's
   // start, which is less than an hour before as_of: a retention of `hours`
-  // hours keeps it (see Aggregates::ExpireBefore).
-  const bool hourly = std::any_of(
-      aggregates.windows().begin(), aggregates.windows().end(),
-      [](const window::WindowSpec& spec) { return spec.bucket_ms == kHourMs; });
-  return hourly && aggregates.RetentionMs() >= hours * kHourMs;
+  // hours keeps it (see Aggregates::ExpireBefore). Zero if there are no
+  // hourly buckets.
+  return aggregates.RetentionMs(kHourMs) >= hours * kHourMs;
 }
 
 TicketSignals::TicketSignals(TicketOptions options, LabelBudget* budget,

@@ -60,13 +60,36 @@ void AppendBucketStart(int64_t start_ms, std::string* key) {
                               key);
 }
 
-std::string BucketKey(int64_t bucket_ms, int64_t start_ms, char kind,
-                      const SeriesKey& series) {
+std::string BucketPrefix(int64_t bucket_ms, int64_t start_ms) {
   std::string key = WidthPrefix(bucket_ms);
   AppendBucketStart(start_ms, &key);
+  return key;
+}
+
+std::string BucketKey(int64_t bucket_ms, int64_t start_ms, char kind,
+                      const SeriesKey& series) {
+  std::string key = BucketPrefix(bucket_ms, start_ms);
   key.push_back(kind);
   key.append(series);
   return key;
+}
+
+// Where a bucket key points.
+struct BucketAddress {
+  int64_t width;
+  int64_t start_ms;
+};
+
+absl::StatusOr<BucketAddress> ParseBucketAddress(std::string_view key) {
+  if (key.size() < kBucketKeyHeaderBytes) {
+    return absl::DataLossError(
+        absl::StrCat("window state: bucket key too short: '", Escaped(key), "'"));
+  }
+  return BucketAddress{
+      static_cast<int64_t>(internal::DecodeFixedBigEndian(key, kWidthBytes)),
+      static_cast<int64_t>(
+          internal::DecodeFixedBigEndian(key.substr(kWidthBytes), kStartBytes) ^
+          kSignBit)};
 }
 
 std::string ValueBytes(uint64_t value) {
@@ -108,16 +131,24 @@ size_t MapBytes(const absl::flat_hash_map<SeriesKey, Value>& map) {
   return bytes;
 }
 
+// Adds `sketch` into `*into` under `series`, as a copy or by merging.
+void MergeInto(const SeriesKey& series, const HyperLogLog& sketch,
+               absl::flat_hash_map<SeriesKey, HyperLogLog>* into) {
+  const auto [it, inserted] = into->try_emplace(series, sketch);
+  if (!inserted) it->second.Merge(sketch);
+}
+
 }  // namespace
 
 Aggregates::Aggregates(Options options) : options_(std::move(options)) {
   CheckOptions(options_);
-  int64_t longest_ms = 0;
   for (const WindowSpec& window : options_.windows) {
-    longest_ms = std::max(longest_ms, window.length_ms);
+    const int64_t retention_ms = window.length_ms + options_.allowed_lateness_ms;
+    int64_t& width_retention_ms = width_retention_ms_[window.bucket_ms];
+    width_retention_ms = std::max(width_retention_ms, retention_ms);
+    retention_ms_ = std::max(retention_ms_, retention_ms);
     bucket_widths_.push_back(window.bucket_ms);
   }
-  retention_ms_ = longest_ms + options_.allowed_lateness_ms;
   std::sort(bucket_widths_.begin(), bucket_widths_.end());
   bucket_widths_.erase(std::unique(bucket_widths_.begin(), bucket_widths_.end()),
                        bucket_widths_.end());
@@ -132,13 +163,16 @@ void Aggregates::Reset() {
   dirty_counters_.clear();
   dirty_maxima_.clear();
   expire_before_.clear();
-  expired_cutoff_ms_.reset();
+  expired_as_of_ms_.reset();
   stale_widths_.clear();
   pending_bytes_ = 0;
+  resident_bytes_ = 0;
+  totals_.assign(options_.windows.size(), ClosedTotals{});
 }
 
 absl::Status Aggregates::Load(const state::StateStore& store) {
   Reset();
+  store_ = &store;
   absl::Status status =
       store.Scan(Family::kCounters, std::string_view(&kCounterPrefix, 1),
                  [this](std::string_view key, std::string_view value) -> absl::Status {
@@ -158,41 +192,53 @@ absl::Status Aggregates::Load(const state::StateStore& store) {
                    });
   }
   if (status.ok()) {
-    status = store.Scan(Family::kBuckets, "",
-                        [this](std::string_view key, std::string_view value) {
-                          return LoadBucket(key, value);
-                        });
+    std::optional<BucketAddress> previous;
+    status = store.Scan(
+        Family::kBuckets, "",
+        [this, &previous](std::string_view key, std::string_view value) -> absl::Status {
+          absl::StatusOr<BucketAddress> address = ParseBucketAddress(key);
+          if (!address.ok()) return address.status();
+          const auto by_width = buckets_.find(address->width);
+          if (by_width == buckets_.end()) {
+            // Keys are in order, so the keys of one width are contiguous.
+            if (stale_widths_.empty() || stale_widths_.back() != address->width) {
+              stale_widths_.push_back(address->width);
+              pending_bytes_ += 2 * kWidthBytes + kStartBytes + 1;
+            }
+            return absl::OkStatus();
+          }
+          // Keys of one bucket are contiguous too: keep within the budget
+          // as each bucket completes rather than loading everything first.
+          if (previous.has_value() && (previous->width != address->width ||
+                                       previous->start_ms != address->start_ms)) {
+            EnforceBudget();
+          }
+          previous = *address;
+          return LoadEntry(key, value, &by_width->second[address->start_ms]);
+        });
   }
   // Half-loaded state must not be mistaken for the real one.
-  if (!status.ok()) Reset();
-  return status;
+  if (!status.ok()) {
+    Reset();
+    return status;
+  }
+  EnforceBudget();
+  return absl::OkStatus();
 }
 
-absl::Status Aggregates::LoadBucket(std::string_view key, std::string_view value) {
+absl::Status Aggregates::LoadEntry(std::string_view key, std::string_view value,
+                                   Bucket* bucket) {
   if (key.size() < kBucketKeyHeaderBytes) {
     return absl::DataLossError(
         absl::StrCat("window state: bucket key too short: '", Escaped(key), "'"));
   }
-  const auto width =
-      static_cast<int64_t>(internal::DecodeFixedBigEndian(key, kWidthBytes));
-  const auto start_ms = static_cast<int64_t>(
-      internal::DecodeFixedBigEndian(key.substr(kWidthBytes), kStartBytes) ^ kSignBit);
   const char kind = key[kWidthBytes + kStartBytes];
   const SeriesKey series(key.substr(kBucketKeyHeaderBytes));
-  const auto by_width = buckets_.find(width);
-  if (by_width == buckets_.end()) {
-    // Keys are in order, so the keys of one width are contiguous.
-    if (stale_widths_.empty() || stale_widths_.back() != width) {
-      stale_widths_.push_back(width);
-      pending_bytes_ += 2 * kWidthBytes + kStartBytes + 1;
-    }
-    return absl::OkStatus();
-  }
-  Bucket& bucket = by_width->second[start_ms];
+  bucket->bytes_stale = true;
   if (kind == kCountKind) {
     absl::StatusOr<uint64_t> count = ParseValue(key, value);
     if (!count.ok()) return count.status();
-    bucket.counts[series] = *count;
+    bucket->counts[series] = *count;
     return absl::OkStatus();
   }
   if (kind == kDistinctKind) {
@@ -201,11 +247,50 @@ absl::Status Aggregates::LoadBucket(std::string_view key, std::string_view value
       return absl::DataLossError(absl::StrCat("window state: bucket key '", Escaped(key),
                                               "': ", sketch.status().message()));
     }
-    bucket.distincts[series] = *std::move(sketch);
+    bucket->distincts[series] = *std::move(sketch);
     return absl::OkStatus();
   }
   return absl::DataLossError(
       absl::StrCat("window state: unknown bucket kind in key '", Escaped(key), "'"));
+}
+
+absl::StatusOr<Aggregates::Bucket> Aggregates::ReadBucket(int64_t width, int64_t start_ms,
+                                                          bool counts_only) const {
+  ++store_reads_;
+  Bucket bucket;
+  std::string prefix = BucketPrefix(width, start_ms);
+  if (counts_only) prefix.push_back(kCountKind);
+  absl::Status status = store_->Scan(
+      Family::kBuckets, prefix, [&bucket](std::string_view key, std::string_view value) {
+        return LoadEntry(key, value, &bucket);
+      });
+  if (!status.ok()) {
+    ++read_errors_;
+    Log(LogLevel::kError,
+        absl::StrCat("window state: cannot read back the bucket of width ", width,
+                     " ms starting at ", start_ms, " ms: ", status.message()));
+    return status;
+  }
+  return bucket;
+}
+
+void Aggregates::VisitBuckets(
+    int64_t width, const BucketRange& range, bool counts_only,
+    const std::function<void(int64_t start_ms, const Bucket&)>& visit) const {
+  const auto by_width = buckets_.find(width);
+  if (by_width == buckets_.end()) return;  // no configured window has this width
+  const BucketsByStart& by_start = by_width->second;
+  for (auto it = by_start.lower_bound(range.first_start_ms);
+       it != by_start.end() && it->first <= range.last_start_ms; ++it) {
+    if (it->second.resident) {
+      visit(it->first, it->second);
+      continue;
+    }
+    // A failed read is logged and counted; the bucket reads as empty rather
+    // than failing the whole exposition.
+    absl::StatusOr<Bucket> read = ReadBucket(width, it->first, counts_only);
+    if (read.ok()) visit(it->first, *read);
+  }
 }
 
 void Aggregates::AddCounter(const SeriesKey& series, uint64_t delta) {
@@ -224,30 +309,80 @@ void Aggregates::UpdateMax(const SeriesKey& series, int64_t value) {
     pending_bytes_ += 1 + series.size() + kValueBytes;
 }
 
-bool Aggregates::InRetention(int64_t event_time_ms, int64_t as_of_ms) const {
-  int64_t cutoff_ms = as_of_ms - retention_ms_;
-  if (expired_cutoff_ms_.has_value())
-    cutoff_ms = std::max(cutoff_ms, *expired_cutoff_ms_);
-  return event_time_ms > cutoff_ms;
+int64_t Aggregates::RetentionMs(int64_t bucket_ms) const {
+  const auto it = width_retention_ms_.find(bucket_ms);
+  return it == width_retention_ms_.end() ? 0 : it->second;
 }
 
-std::vector<Aggregates::Bucket*> Aggregates::BucketsFor(int64_t event_time_ms) {
-  std::vector<Bucket*> buckets;
+int64_t Aggregates::HeldAfterMs(int64_t bucket_ms, int64_t as_of_ms) const {
+  int64_t expired_as_of_ms = as_of_ms;
+  if (expired_as_of_ms_.has_value()) {
+    expired_as_of_ms = std::min(expired_as_of_ms, *expired_as_of_ms_);
+  } else if (const auto by_width = buckets_.find(bucket_ms);
+             by_width != buckets_.end() && !by_width->second.empty()) {
+    // Nothing expired yet: every bucket is still there, back to the oldest.
+    expired_as_of_ms = std::min(expired_as_of_ms, by_width->second.begin()->first);
+  }
+  return expired_as_of_ms - RetentionMs(bucket_ms);
+}
+
+bool Aggregates::InRetention(int64_t event_time_ms, int64_t as_of_ms) const {
+  return InRetentionOf(retention_ms_, event_time_ms, as_of_ms);
+}
+
+bool Aggregates::InRetentionOf(int64_t retention_ms, int64_t event_time_ms,
+                               int64_t as_of_ms) const {
+  const int64_t as_of_or_expired_ms =
+      std::max(as_of_ms, expired_as_of_ms_.value_or(as_of_ms));
+  return event_time_ms > as_of_or_expired_ms - retention_ms;
+}
+
+std::vector<std::pair<int64_t, Aggregates::Bucket*>> Aggregates::BucketsFor(
+    int64_t event_time_ms, int64_t as_of_ms) {
+  std::vector<std::pair<int64_t, Bucket*>> buckets;
   buckets.reserve(bucket_widths_.size());
   for (int64_t width : bucket_widths_) {
-    buckets.push_back(&buckets_[width][BucketStart(event_time_ms, width)]);
+    // Too old for the windows of this width, though not for longer ones.
+    if (!InRetentionOf(RetentionMs(width), event_time_ms, as_of_ms)) continue;
+    const int64_t start_ms = BucketStart(event_time_ms, width);
+    Bucket& bucket = buckets_[width][start_ms];
+    if (!bucket.resident) {
+      // A late event for a dropped bucket: the update needs its contents.
+      absl::StatusOr<Bucket> read = ReadBucket(width, start_ms, /*counts_only=*/false);
+      if (!read.ok()) return {};
+      bucket = *std::move(read);
+    }
+    bucket.bytes_stale = true;
+    buckets.emplace_back(width, &bucket);
   }
   return buckets;
+}
+
+std::vector<Aggregates::ClosedTotals*> Aggregates::TotalsCovering(int64_t width,
+                                                                  int64_t start_ms) {
+  std::vector<ClosedTotals*> covering;
+  for (size_t i = 0; i < options_.windows.size(); ++i) {
+    const std::optional<BucketRange>& closed = totals_[i].closed;
+    if (options_.windows[i].bucket_ms == width && closed.has_value() &&
+        closed->Contains(start_ms)) {
+      covering.push_back(&totals_[i]);
+    }
+  }
+  return covering;
 }
 
 bool Aggregates::AddWindowedCount(const SeriesKey& series, int64_t event_time_ms,
                                   uint64_t delta, int64_t as_of_ms) {
   if (!InRetention(event_time_ms, as_of_ms)) return false;
-  for (Bucket* bucket : BucketsFor(event_time_ms)) {
+  const auto buckets = BucketsFor(event_time_ms, as_of_ms);
+  if (buckets.empty()) return false;
+  for (const auto& [width, bucket] : buckets) {
     bucket->counts[series] += delta;
     if (MarkDirty(series, &bucket->dirty_counts)) {
       pending_bytes_ += kBucketKeyHeaderBytes + series.size() + kValueBytes;
     }
+    for (ClosedTotals* totals : TotalsCovering(width, BucketStart(event_time_ms, width)))
+      totals->counts[series] += delta;
   }
   return true;
 }
@@ -255,7 +390,13 @@ bool Aggregates::AddWindowedCount(const SeriesKey& series, int64_t event_time_ms
 bool Aggregates::AddWindowedDistinct(const SeriesKey& series, int64_t event_time_ms,
                                      uint64_t item_hash, int64_t as_of_ms) {
   if (!InRetention(event_time_ms, as_of_ms)) return false;
-  for (Bucket* bucket : BucketsFor(event_time_ms)) {
+  const auto buckets = BucketsFor(event_time_ms, as_of_ms);
+  if (buckets.empty()) return false;
+  for (const auto& [width, bucket] : buckets) {
+    // A union's registers are the maxima of its parts', so adding to the
+    // totals equals rebuilding them.
+    for (ClosedTotals* totals : TotalsCovering(width, BucketStart(event_time_ms, width)))
+      totals->distincts[series].Add(item_hash);
     HyperLogLog& sketch = bucket->distincts[series];
     const size_t bytes_before = sketch.MemoryBytes();
     sketch.Add(item_hash);
@@ -281,100 +422,149 @@ void Aggregates::ForEachMax(
   for (const auto& [series, value] : maxima_) visit(series, value);
 }
 
-void Aggregates::ForEachBucketInWindow(
-    const WindowSpec& window, int64_t as_of_ms,
-    const std::function<void(const Bucket&)>& visit) const {
+bool Aggregates::AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const {
   const auto by_width = buckets_.find(window.bucket_ms);
-  if (by_width == buckets_.end()) return;  // no configured window has this width
+  if (by_width == buckets_.end()) return false;
+  // Placeholders count: they stand for buckets with data in the store.
   const BucketRange range = TrailingBuckets(as_of_ms, window);
-  const BucketsByStart& by_start = by_width->second;
-  for (auto it = by_start.lower_bound(range.first_start_ms);
-       it != by_start.end() && it->first <= range.last_start_ms; ++it) {
-    visit(it->second);
-  }
+  const auto it = by_width->second.lower_bound(range.first_start_ms);
+  return it != by_width->second.end() && it->first <= range.last_start_ms;
 }
 
-bool Aggregates::AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const {
-  bool any = false;
-  ForEachBucketInWindow(window, as_of_ms, [&any](const Bucket&) { any = true; });
-  return any;
+const Aggregates::ClosedTotals* Aggregates::TotalsFor(const WindowSpec& window,
+                                                      const BucketRange& range,
+                                                      ClosedTotals* scratch) const {
+  if (range.first_start_ms == range.last_start_ms) return nullptr;
+  const BucketRange closed{range.first_start_ms, range.last_start_ms - window.bucket_ms};
+  ClosedTotals* totals = scratch;
+  for (size_t i = 0; i < options_.windows.size(); ++i) {
+    const WindowSpec& own = options_.windows[i];
+    if (own.length_ms != window.length_ms || own.bucket_ms != window.bucket_ms) continue;
+    ClosedTotals& cached = totals_[i];
+    if (cached.closed == closed) return &cached;
+    // An earlier range (the feed closing a window behind the exposition) is
+    // computed aside, so that the current one stays cached.
+    if (!cached.closed.has_value() ||
+        cached.closed->first_start_ms < closed.first_start_ms) {
+      totals = &cached;
+    }
+    break;
+  }
+  *totals = ClosedTotals{};
+  totals->closed = closed;
+  const uint64_t errors_before = read_errors_;
+  VisitBuckets(window.bucket_ms, closed, /*counts_only=*/false,
+               [totals](int64_t, const Bucket& bucket) {
+                 for (const auto& [series, count] : bucket.counts)
+                   totals->counts[series] += count;
+                 for (const auto& [series, sketch] : bucket.distincts)
+                   MergeInto(series, sketch, &totals->distincts);
+               });
+  // Totals missing a bucket that could not be read must not be reused.
+  if (totals != scratch && read_errors_ != errors_before) {
+    *scratch = std::move(*totals);
+    *totals = ClosedTotals{};
+    return scratch;
+  }
+  return totals;
 }
 
 void Aggregates::ForEachWindowedCount(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
-  struct Sum {
-    const SeriesKey* series;
-    uint64_t value;
-  };
-  // Keyed by views of the buckets' keys, which outlive this call.
-  absl::flat_hash_map<std::string_view, Sum> sums;
-  ForEachBucketInWindow(window, as_of_ms, [&sums](const Bucket& bucket) {
-    for (const auto& [series, count] : bucket.counts) {
-      sums.try_emplace(series, Sum{&series, 0}).first->second.value += count;
-    }
-  });
-  for (const auto& [unused, sum] : sums) visit(*sum.series, sum.value);
+  const BucketRange range = TrailingBuckets(as_of_ms, window);
+  ClosedTotals scratch;
+  const ClosedTotals* closed = TotalsFor(window, range, &scratch);
+  static const absl::flat_hash_map<SeriesKey, uint64_t> kNone;
+  const auto& closed_counts = closed != nullptr ? closed->counts : kNone;
+  bool newest_visited = false;
+  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms},
+               /*counts_only=*/true, [&](int64_t, const Bucket& newest) {
+                 newest_visited = true;
+                 for (const auto& [series, count] : closed_counts) {
+                   const auto it = newest.counts.find(series);
+                   visit(series, count + (it != newest.counts.end() ? it->second : 0));
+                 }
+                 for (const auto& [series, count] : newest.counts) {
+                   if (!closed_counts.contains(series)) visit(series, count);
+                 }
+               });
+  if (newest_visited) return;
+  for (const auto& [series, count] : closed_counts) visit(series, count);
 }
 
 void Aggregates::ForEachBucketCount(
     int64_t bucket_ms, const BucketRange& range,
     const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit)
     const {
-  const auto by_width = buckets_.find(bucket_ms);
-  if (by_width == buckets_.end()) return;
-  const BucketsByStart& by_start = by_width->second;
-  for (auto it = by_start.lower_bound(range.first_start_ms);
-       it != by_start.end() && it->first <= range.last_start_ms; ++it) {
-    for (const auto& [series, count] : it->second.counts) visit(it->first, series, count);
-  }
+  VisitBuckets(bucket_ms, range, /*counts_only=*/true,
+               [&visit](int64_t start_ms, const Bucket& bucket) {
+                 for (const auto& [series, count] : bucket.counts)
+                   visit(start_ms, series, count);
+               });
 }
 
 void Aggregates::ForEachWindowedDistinct(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, double estimate)>& visit) const {
-  struct Sketches {
-    const SeriesKey* series;
-    std::vector<const HyperLogLog*> parts;
-  };
-  absl::flat_hash_map<std::string_view, Sketches> by_series;
-  ForEachBucketInWindow(window, as_of_ms, [&by_series](const Bucket& bucket) {
-    for (const auto& [series, sketch] : bucket.distincts) {
-      by_series.try_emplace(series, Sketches{&series, {}})
-          .first->second.parts.push_back(&sketch);
-    }
-  });
-  for (const auto& [unused, sketches] : by_series) {
-    // Most series of a short window live in one bucket: estimate it in place
-    // rather than copying a dense sketch to merge into.
-    if (sketches.parts.size() == 1) {
-      visit(*sketches.series, sketches.parts.front()->Estimate());
-      continue;
-    }
-    HyperLogLog merged = *sketches.parts.front();
-    for (size_t i = 1; i < sketches.parts.size(); ++i) merged.Merge(*sketches.parts[i]);
-    visit(*sketches.series, merged.Estimate());
-  }
+  const BucketRange range = TrailingBuckets(as_of_ms, window);
+  ClosedTotals scratch;
+  const ClosedTotals* closed = TotalsFor(window, range, &scratch);
+  static const absl::flat_hash_map<SeriesKey, HyperLogLog> kNone;
+  const auto& closed_sketches = closed != nullptr ? closed->distincts : kNone;
+  bool newest_visited = false;
+  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms},
+               /*counts_only=*/false, [&](int64_t, const Bucket& newest) {
+                 newest_visited = true;
+                 for (const auto& [series, sketch] : closed_sketches) {
+                   const auto it = newest.distincts.find(series);
+                   if (it == newest.distincts.end()) {
+                     visit(series, sketch.Estimate());
+                     continue;
+                   }
+                   HyperLogLog merged = sketch;
+                   merged.Merge(it->second);
+                   visit(series, merged.Estimate());
+                 }
+                 for (const auto& [series, sketch] : newest.distincts) {
+                   if (!closed_sketches.contains(series))
+                     visit(series, sketch.Estimate());
+                 }
+               });
+  if (newest_visited) return;
+  for (const auto& [series, sketch] : closed_sketches) visit(series, sketch.Estimate());
 }
 
 void Aggregates::ExpireBefore(int64_t as_of_ms) {
-  const int64_t cutoff_ms = as_of_ms - retention_ms_;
-  if (expired_cutoff_ms_.has_value() && cutoff_ms <= *expired_cutoff_ms_) return;
+  if (expired_as_of_ms_.has_value() && as_of_ms <= *expired_as_of_ms_) return;
   for (int64_t width : bucket_widths_) {
     // The bucket holding the cutoff ends after it; all before it end at or
     // before the cutoff.
-    const int64_t first_kept_ms = BucketStart(cutoff_ms, width);
+    const int64_t retention_ms = RetentionMs(width);
+    const int64_t first_kept_ms = BucketStart(as_of_ms - retention_ms, width);
     BucketsByStart& by_start = buckets_[width];
-    by_start.erase(by_start.begin(), by_start.lower_bound(first_kept_ms));
+    const auto first_kept = by_start.lower_bound(first_kept_ms);
+    for (auto it = by_start.begin(); it != first_kept; ++it)
+      resident_bytes_ -= it->second.bytes;
+    by_start.erase(by_start.begin(), first_kept);
+    // Totals over a range reaching back past the cutoff would still hold the
+    // expired buckets.
+    for (size_t i = 0; i < options_.windows.size(); ++i) {
+      std::optional<BucketRange>& closed = totals_[i].closed;
+      if (options_.windows[i].bucket_ms == width && closed.has_value() &&
+          closed->first_start_ms < first_kept_ms) {
+        totals_[i] = ClosedTotals{};
+      }
+    }
     // Without a previous cutoff (fresh start) the store may hold anything
     // older, so the first call always deletes.
-    if (!expired_cutoff_ms_.has_value() ||
-        first_kept_ms > BucketStart(*expired_cutoff_ms_, width)) {
+    if (!expired_as_of_ms_.has_value() ||
+        first_kept_ms > BucketStart(*expired_as_of_ms_ - retention_ms, width)) {
       expire_before_[width] = first_kept_ms;
       pending_bytes_ += 2 * kWidthBytes + kStartBytes;
     }
   }
-  expired_cutoff_ms_ = cutoff_ms;
+  expired_as_of_ms_ = as_of_ms;
 }
 
 void Aggregates::CollectChanges(state::WriteSet* changes) {
@@ -424,6 +614,62 @@ void Aggregates::CollectBucketChanges(state::WriteSet* changes) {
   }
 }
 
+void Aggregates::Written() { EnforceBudget(); }
+
+void Aggregates::EnforceBudget() {
+  for (auto& [width, by_start] : buckets_) {
+    for (auto& [start_ms, bucket] : by_start) {
+      if (!bucket.resident || !bucket.bytes_stale) continue;
+      const size_t bytes = MapBytes(bucket.counts) + MapBytes(bucket.distincts) +
+                           MapBytes(bucket.dirty_counts) +
+                           MapBytes(bucket.dirty_distincts);
+      resident_bytes_ += bytes - bucket.bytes;
+      bucket.bytes = bytes;
+      bucket.bytes_stale = false;
+    }
+  }
+  const size_t budget = options_.bucket_cache_bytes;
+  if (budget == 0 || store_ == nullptr || resident_bytes_ <= budget) return;
+  // Oldest first by end: the buckets least likely to get late events. The
+  // newest of each width is where events land, so it stays.
+  struct Candidate {
+    int64_t end_ms;
+    Bucket* bucket;
+  };
+  std::vector<Candidate> candidates;
+  for (auto& [width, by_start] : buckets_) {
+    if (by_start.empty()) continue;
+    const auto newest = std::prev(by_start.end());
+    for (auto it = by_start.begin(); it != newest; ++it) {
+      Bucket& bucket = it->second;
+      const bool clean = bucket.dirty_counts.empty() && bucket.dirty_distincts.empty();
+      if (bucket.resident && clean) candidates.push_back({it->first + width, &bucket});
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const Candidate& a, const Candidate& b) { return a.end_ms < b.end_ms; });
+  for (const Candidate& candidate : candidates) {
+    if (resident_bytes_ <= budget) break;
+    resident_bytes_ -= candidate.bucket->bytes;
+    Bucket placeholder;
+    placeholder.resident = false;
+    placeholder.bytes_stale = false;
+    *candidate.bucket = std::move(placeholder);
+    ++evictions_;
+  }
+}
+
+Aggregates::CacheStats Aggregates::cache_stats() const {
+  CacheStats stats;
+  stats.bucket_bytes = resident_bytes_;
+  for (const ClosedTotals& totals : totals_)
+    stats.totals_bytes += MapBytes(totals.counts) + MapBytes(totals.distincts);
+  stats.evictions = evictions_;
+  stats.store_reads = store_reads_;
+  stats.read_errors = read_errors_;
+  return stats;
+}
+
 size_t Aggregates::MemoryBytes() const {
   // std::map node: the value plus three pointers and a color.
   constexpr size_t kNodeOverhead = 4 * sizeof(void*);
@@ -436,7 +682,7 @@ size_t Aggregates::MemoryBytes() const {
                MapBytes(bucket.dirty_counts) + MapBytes(bucket.dirty_distincts);
     }
   }
-  return bytes;
+  return bytes + cache_stats().totals_bytes;
 }
 
 }  // namespace prodops::window

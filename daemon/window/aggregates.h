@@ -31,23 +31,41 @@ namespace prodops::window {
 // so that the caller can write them in the same atomic batch as the input
 // offsets that produced them. Load() restores the state written that way.
 //
-// Retention: ExpireBefore(as_of) drops the buckets that no window can cover
-// any more (bucket end <= as_of - longest window - allowed lateness) from
-// memory and, through the next CollectChanges(), from the store with one
-// DeleteRange per bucket width. Precisely, with cutoff = as_of_ms -
-// RetentionMs(), it drops the buckets [start, start + bucket_ms) with
-// start + bucket_ms <= cutoff. The cutoff never moves back: a call with an
-// earlier as_of_ms than before does nothing.
+// Retention, per bucket width: a width's retention is the longest window
+// of that width + the allowed lateness (RetentionMs() is the longest of
+// them). ExpireBefore(as_of) drops the buckets that no window of their width
+// can cover any more from memory and, through the next CollectChanges(),
+// from the store with one DeleteRange per width. Precisely, with cutoff =
+// as_of_ms - the width's retention, it drops the buckets [start, start +
+// bucket_ms) with start + bucket_ms <= cutoff. Cutoffs never move back: a
+// call with an earlier as_of_ms than before does nothing.
 //
-// An event is in retention iff event_time_ms > as_of_ms - RetentionMs() and
-// event_time_ms > the cutoff of every earlier ExpireBefore(). Its bucket of
-// every width then ends after every cutoff applied so far, so an accepted
-// event never lands in a bucket that was (or is about to be) deleted, even
-// when as_of_ms goes backwards. Events in the part of a partly expired
-// bucket before the cutoff are rejected although the bucket still exists:
-// no trailing window as of a time >= the cutoff's as_of covers them.
+// An event is in retention of a width iff event_time_ms > as_of_ms - the
+// width's retention and > the cutoff of every earlier ExpireBefore(). Its
+// bucket of that width then ends after every cutoff applied so far, so an
+// accepted event never lands in a bucket that was (or is about to be)
+// deleted, even when as_of_ms goes backwards. Events in the part of a partly
+// expired bucket before the cutoff skip it although the bucket still exists:
+// no trailing window as of a time >= the cutoff's as_of covers them. An
+// event in retention of no width is refused (InRetention()); one in
+// retention of some widths (e.g. two hours old, with 1 h windows of
+// 1-minute buckets and 7 d windows of hourly ones) updates only theirs.
 //
-// Single-threaded: owned by the pipeline thread.
+// Bucket cache: buckets are a write-back cache over the store. With a
+// byte budget (Options::bucket_cache_bytes), Written() drops the oldest
+// clean buckets from memory until the resident ones fit; the newest bucket
+// of each width always stays. A dropped bucket keeps an empty placeholder
+// (so existence is known without a read); a reader reads it back from the
+// store for the call, and a late event reloads it before updating it.
+// Readers do not reread a long window's buckets on every call: per window,
+// the totals of its closed buckets (all but the newest in its range) are
+// kept and updated in place by late events, so a read merges them with the
+// newest bucket; they are rebuilt when the range moves on, at most once per
+// bucket width of event time. Their memory grows with the number of series,
+// which the label budgets bound, not with the time the windows span.
+//
+// Single-threaded: owned by the pipeline thread. The const readers update
+// the window totals (a cache; results do not depend on it).
 //
 // Store layout:
 //   kCounters: 'c' + series -> uint64 big-endian
@@ -66,11 +84,14 @@ class Aggregates {
     // store layout needs, negative lateness) abort the process.
     std::vector<WindowSpec> windows;
     int64_t allowed_lateness_ms = 0;
+    // Byte budget of the buckets kept in memory; 0 keeps every bucket.
+    size_t bucket_cache_bytes = 0;
   };
   explicit Aggregates(Options options);
 
   // Replaces the in-memory state with what `store` holds. Call once, before
-  // any update.
+  // any update. `store` must outlive this object: buckets dropped from
+  // memory are read back from it. Without Load() nothing is ever dropped.
   [[nodiscard]] absl::Status Load(const state::StateStore& store);
 
   void AddCounter(const SeriesKey& series, uint64_t delta);
@@ -78,7 +99,9 @@ class Aggregates {
 
   // Windowed updates. `as_of_ms` is the current time of the pipeline.
   // Return false and change nothing when the event is older than retention
-  // (its bucket may already be deleted): the caller counts it as late.
+  // (its bucket may already be deleted): the caller counts it as late. Also
+  // false if a bucket dropped from memory cannot be read back (logged and
+  // counted in CacheStats::read_errors).
   bool AddWindowedCount(const SeriesKey& series, int64_t event_time_ms, uint64_t delta,
                         int64_t as_of_ms);
   bool AddWindowedDistinct(const SeriesKey& series, int64_t event_time_ms,
@@ -109,7 +132,7 @@ class Aggregates {
   // holds data (a cheap test before computing the window's values).
   bool AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const;
 
-  // Whether an event at `event_time_ms` still lands in the windows as of
+  // Whether an event at `event_time_ms` still lands in some window as of
   // `as_of_ms` (the windowed updates above return this).
   bool InRetention(int64_t event_time_ms, int64_t as_of_ms) const;
 
@@ -120,6 +143,19 @@ class Aggregates {
   // that they were changes.
   void CollectChanges(state::WriteSet* changes);
 
+  // Every change collected so far is now durable in the store: drops the
+  // oldest clean buckets while the resident ones exceed the budget.
+  void Written();
+
+  struct CacheStats {
+    size_t bucket_bytes = 0;   // resident buckets, as of the last Written()
+    size_t totals_bytes = 0;   // the windows' closed-bucket totals
+    uint64_t evictions = 0;    // buckets dropped from memory
+    uint64_t store_reads = 0;  // dropped buckets read back from the store
+    uint64_t read_errors = 0;  // reads back that failed
+  };
+  CacheStats cache_stats() const;
+
   // Approximate bytes of changes not yet collected.
   size_t PendingBytes() const { return pending_bytes_; }
   // Approximate heap bytes of all aggregates in memory.
@@ -128,6 +164,14 @@ class Aggregates {
   const std::vector<WindowSpec>& windows() const { return options_.windows; }
   // Longest window + allowed lateness.
   int64_t RetentionMs() const { return retention_ms_; }
+  // The retention of buckets of width `bucket_ms`: the longest window of
+  // that width + allowed lateness; 0 if no window uses the width.
+  int64_t RetentionMs(int64_t bucket_ms) const;
+  // Buckets of width `bucket_ms` that end after this time are still held
+  // (in memory or in the store) as of `as_of_ms`: the cutoff as of the
+  // earliest of as_of_ms and the latest ExpireBefore() (before any, the
+  // oldest bucket's start).
+  int64_t HeldAfterMs(int64_t bucket_ms, int64_t as_of_ms) const;
 
  private:
   struct Bucket {
@@ -135,22 +179,56 @@ class Aggregates {
     absl::flat_hash_map<SeriesKey, HyperLogLog> distincts;
     absl::flat_hash_map<SeriesKey, bool> dirty_counts;     // presence = dirty
     absl::flat_hash_map<SeriesKey, bool> dirty_distincts;  // presence = dirty
+    // False for a placeholder whose contents were dropped from memory; they
+    // are in the store.
+    bool resident = true;
+    size_t bytes = 0;         // memory as last measured; in resident_bytes_
+    bool bytes_stale = true;  // changed since measured
   };
   // Buckets of one width, by start.
   using BucketsByStart = std::map<int64_t, Bucket>;
+  // A window's totals over its closed buckets `closed` (valid only if set).
+  struct ClosedTotals {
+    std::optional<BucketRange> closed;
+    absl::flat_hash_map<SeriesKey, uint64_t> counts;
+    absl::flat_hash_map<SeriesKey, HyperLogLog> distincts;
+  };
 
   void Reset();
-  [[nodiscard]] absl::Status LoadBucket(std::string_view key, std::string_view value);
-  // Calls `visit` for each bucket of window.bucket_ms in TrailingBuckets().
-  void ForEachBucketInWindow(const WindowSpec& window, int64_t as_of_ms,
-                             const std::function<void(const Bucket&)>& visit) const;
-  // The bucket of every configured width that holds `event_time_ms`.
-  std::vector<Bucket*> BucketsFor(int64_t event_time_ms);
+  [[nodiscard]] static absl::Status LoadEntry(std::string_view key,
+                                              std::string_view value, Bucket* bucket);
+  // The contents of a dropped bucket, read from the store (only its
+  // windowed counts if `counts_only`).
+  absl::StatusOr<Bucket> ReadBucket(int64_t width, int64_t start_ms,
+                                    bool counts_only) const;
+  // Calls `visit` for each bucket of `width` whose start is in `range`, in
+  // ascending order, reading dropped ones from the store (see ReadBucket).
+  void VisitBuckets(
+      int64_t width, const BucketRange& range, bool counts_only,
+      const std::function<void(int64_t start_ms, const Bucket&)>& visit) const;
+  // Whether `event_time_ms` is after the cutoff of `retention_ms` as of
+  // `as_of_ms` and as of every earlier ExpireBefore().
+  bool InRetentionOf(int64_t retention_ms, int64_t event_time_ms, int64_t as_of_ms) const;
+  // By width, the resident bucket that holds `event_time_ms`, of every width
+  // whose retention it is in; empty if one could not be read back.
+  std::vector<std::pair<int64_t, Bucket*>> BucketsFor(int64_t event_time_ms,
+                                                      int64_t as_of_ms);
+  // The totals of `window`'s closed buckets as of `range`, from the cache
+  // when it holds them, else into `scratch`. Null for a one-bucket window.
+  const ClosedTotals* TotalsFor(const WindowSpec& window, const BucketRange& range,
+                                ClosedTotals* scratch) const;
+  // The cached totals of the windows of `width` covering bucket `start_ms`.
+  std::vector<ClosedTotals*> TotalsCovering(int64_t width, int64_t start_ms);
+  // Re-measures changed buckets, then drops the oldest clean ones while over
+  // the budget.
+  void EnforceBudget();
   void CollectBucketChanges(state::WriteSet* changes);
 
   Options options_;
   int64_t retention_ms_ = 0;
-  std::vector<int64_t> bucket_widths_;                    // distinct bucket_ms, ascending
+  std::vector<int64_t> bucket_widths_;  // distinct bucket_ms, ascending
+  // The longest window of the width + allowed lateness, by bucket_ms.
+  absl::flat_hash_map<int64_t, int64_t> width_retention_ms_;
   absl::flat_hash_map<int64_t, BucketsByStart> buckets_;  // by bucket_ms
   absl::flat_hash_map<SeriesKey, uint64_t> counters_;
   absl::flat_hash_map<SeriesKey, int64_t> maxima_;
@@ -159,13 +237,21 @@ class Aggregates {
   // Per bucket width: buckets strictly before this start were expired and
   // must be deleted from the store at the next CollectChanges().
   absl::flat_hash_map<int64_t, int64_t> expire_before_;
-  // The largest as_of_ms - RetentionMs() ExpireBefore() has applied; none
-  // yet after construction or Load().
-  std::optional<int64_t> expired_cutoff_ms_;
+  // The largest as_of_ms ExpireBefore() has applied; none yet after
+  // construction or Load().
+  std::optional<int64_t> expired_as_of_ms_;
   // Widths found in the store by Load() that no window uses; deleted
   // entirely at the next CollectChanges().
   std::vector<int64_t> stale_widths_;
   size_t pending_bytes_ = 0;
+
+  const state::StateStore* store_ = nullptr;  // set by Load()
+  size_t resident_bytes_ = 0;
+  // By index in options_.windows.
+  mutable std::vector<ClosedTotals> totals_;
+  uint64_t evictions_ = 0;
+  mutable uint64_t store_reads_ = 0;
+  mutable uint64_t read_errors_ = 0;
 };
 
 }  // namespace prodops::window

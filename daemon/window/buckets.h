@@ -27,6 +27,7 @@ struct BucketRange {
   bool Contains(int64_t bucket_start_ms) const {
     return bucket_start_ms >= first_start_ms && bucket_start_ms <= last_start_ms;
   }
+  bool operator==(const BucketRange&) const = default;
 };
 BucketRange TrailingBuckets(int64_t as_of_ms, const WindowSpec& window);
 

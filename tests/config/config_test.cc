@@ -45,6 +45,7 @@ TEST(ParseConfigTest, FillsEveryDocumentedDefault) {
           cache_max_bytes: 67108864
           memory_budget_bytes: 268435456
           min_free_disk_bytes: 67108864
+          window_cache_bytes: 134217728
         }
         ingest {
           max_message_bytes: 1048576
@@ -142,13 +143,24 @@ TEST(ParseConfigTest, FlushIntervalOutOfRangeOnItsLine) {
             "OK");
 }
 
-TEST(ParseConfigTest, MemoryBudgetAndMessageSizeLimitsOnTheirLines) {
+TEST(ParseConfigTest, MemoryBudgetsAndMessageSizeLimitsOnTheirLines) {
   EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
                     "state { dir: \"/s\" memory_budget_bytes: 8388607 }\n"),
             "bad.textproto:3:19: state.memory_budget_bytes: must be between 8388608 and "
             "68719476736, got 8388607");
   EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
                     "state { dir: \"/s\" memory_budget_bytes: 8388608 }\n"),
+            "OK");
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" window_cache_bytes: 1048575 }\n"),
+            "bad.textproto:3:19: state.window_cache_bytes: must be between 1048576 and "
+            "68719476736, got 1048575");
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" window_cache_bytes: 68719476737 }\n"),
+            "bad.textproto:3:19: state.window_cache_bytes: must be between 1048576 and "
+            "68719476736, got 68719476737");
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" window_cache_bytes: 1048576 }\n"),
             "OK");
   EXPECT_EQ(
       ErrorOf(Valid() + "ingest {\n  max_message_bytes: 1023\n}\n"),

@@ -31,8 +31,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -350,6 +352,54 @@ TEST(ReplayGoldenTest, LoadgenNdjsonAndProtobufFilesReplayAlike) {
         << topic;
   }
   EXPECT_EQ(from_protobuf, from_json);
+}
+
+// With the smallest window cache the buckets live mostly in RocksDB and are
+// read back (for the windows' totals and for late events); the exposition
+// must not change.
+TEST(ReplayGoldenTest, ASmallWindowCacheGivesTheSameExposition) {
+  testing::TempDir dir;
+  std::string out, err;
+  ASSERT_EQ(testing::RunCommand(
+                testing::LoadgenBinary(),
+                {"--events", "60000", "--start-ms", "1772366400000", "--users", "20000",
+                 "--events-per-second", "3", "--topic", "usage:json:usage", "--topic",
+                 "tickets:json:ticket", "--ndjson-dir", dir.path()},
+                &out, &err),
+            0)
+      << err;
+  const std::string base =
+      "kafka { bootstrap_servers: \"localhost:9092\" }\n"
+      "topic { name: \"unused\" format: JSON content: ENVELOPE }\n";
+  testing::WriteFile(dir.File("default.textproto"),
+                     base + "state { dir: \"/unused\" flush_interval_ms: 10 }\n");
+  testing::WriteFile(dir.File("small.textproto"),
+                     base +
+                         "state { dir: \"/unused\" flush_interval_ms: 10 "
+                         "window_cache_bytes: 1048576 }\n");
+  std::string with_default, with_small, default_log, small_log;
+  for (auto [config, exposition, log] :
+       {std::tuple{"default", &with_default, &default_log},
+        std::tuple{"small", &with_small, &small_log}}) {
+    ASSERT_EQ(testing::RunDaemonCommand(
+                  {"replay", "--config", dir.File(absl::StrCat(config, ".textproto")),
+                   "--input", dir.File("usage"), "--input", dir.File("tickets")},
+                  exposition, log),
+              0)
+        << *log;
+  }
+  const std::regex summary(
+      R"(replay: 60000 records from 2 inputs; window cache: (\d+) KiB of buckets in memory, \d+ KiB of window totals, (\d+) buckets dropped, (\d+) read back)");
+  std::smatch match;
+  ASSERT_TRUE(std::regex_search(default_log, match, summary)) << default_log;
+  EXPECT_EQ(match[2], "0") << "the default cache holds this input whole";
+  EXPECT_GT(std::stoull(match[1]), 1024u) << "else the small cache is not small";
+  ASSERT_TRUE(std::regex_search(small_log, match, summary)) << small_log;
+  EXPECT_LE(std::stoull(match[1]), 1024u);
+  EXPECT_GE(std::stoull(match[2]), 20u);
+  EXPECT_GE(std::stoull(match[3]), 10u);
+  EXPECT_NE(with_default.find("prodops_active_users{feature="), std::string::npos);
+  EXPECT_EQ(with_small, with_default);
 }
 
 TEST(ReplayGoldenTest, ABrokenProtobufFileIsAnErrorNamingTheRecord) {

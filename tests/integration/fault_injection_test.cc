@@ -37,8 +37,9 @@ constexpr int kKills = 20;
 
 // Families whose values describe the process, not the events.
 bool DescribesTheProcess(std::string_view line) {
-  for (std::string_view prefix : {"prodops_state_", "prodops_consumer_lag",
-                                  "prodops_ready", "prodops_build_info"}) {
+  for (std::string_view prefix :
+       {"prodops_state_", "prodops_window_cache_", "prodops_consumer_lag",
+        "prodops_ready", "prodops_build_info"}) {
     if (line.starts_with(prefix)) return true;
   }
   return false;

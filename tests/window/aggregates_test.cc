@@ -1,11 +1,14 @@
 #include "daemon/window/aggregates.h"
 
+#include <algorithm>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/testing/memory_store.h"
 
@@ -195,6 +198,41 @@ TEST(AggregatesTest, EventsOutOfRetentionAreRejectedAndChangeNothing) {
   EXPECT_TRUE(aggregates.AddWindowedCount(kA, cutoff + 10 * kMinute + 1, 1, kT));
 }
 
+// Retention is per bucket width: 1-minute buckets serve only the 5m window
+// (kept 5m + 1m of lateness), 10-minute ones the 1h window (1h + 1m).
+TEST(AggregatesTest, AnEventTooOldForTheShortWindowUpdatesOnlyTheLongOnesBuckets) {
+  Aggregates aggregates(TestOptions());
+  EXPECT_TRUE(aggregates.AddWindowedCount(kA, kT - 6 * kMinute + 1, 1, kT));
+  EXPECT_TRUE(aggregates.AddWindowedCount(kB, kT - 6 * kMinute, 1, kT));
+  EXPECT_TRUE(aggregates.AddWindowedDistinct(kB, kT - 30 * kMinute, 1, kT));
+  EXPECT_TRUE(aggregates.InRetention(kT - 30 * kMinute, kT));
+  std::map<int64_t, int> keys_by_width;
+  const WriteSet changes = Collect(aggregates);
+  for (const WriteSet::Op& op : changes.ops()) ++keys_by_width[KeyWidth(op.key)];
+  EXPECT_EQ(keys_by_width, (std::map<int64_t, int>{{kMinute, 1}, {10 * kMinute, 3}}));
+  using Values = std::map<SeriesKey, uint64_t>;
+  EXPECT_EQ(Counts(aggregates, k5m, kT - 2 * kMinute), (Values{{kA, 1}}));
+  EXPECT_EQ(Counts(aggregates, k1h, kT), (Values{{kA, 1}, {kB, 1}}));
+  EXPECT_EQ(Distincts(aggregates, k1h, kT), (std::map<SeriesKey, double>{{kB, 1}}));
+}
+
+TEST(AggregatesTest, HeldAfterFollowsTheLatestExpiry) {
+  Aggregates aggregates(TestOptions());
+  EXPECT_EQ(aggregates.RetentionMs(kMinute), 6 * kMinute);
+  EXPECT_EQ(aggregates.RetentionMs(10 * kMinute), kHour + kMinute);
+  EXPECT_EQ(aggregates.RetentionMs(7 * kMinute), 0);
+  // No bucket, nothing expired: the retention as of the time asked.
+  EXPECT_EQ(aggregates.HeldAfterMs(kMinute, kT), kT - 6 * kMinute);
+  // Nothing expired yet: back to the oldest bucket.
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 4 * kMinute, 1, kT));
+  EXPECT_EQ(aggregates.HeldAfterMs(kMinute, kT + kHour), kT - 10 * kMinute);
+  // Then as of the latest expiry, however far the watermark has moved since.
+  aggregates.ExpireBefore(kT);
+  EXPECT_EQ(aggregates.HeldAfterMs(kMinute, kT + kHour), kT - 6 * kMinute);
+  EXPECT_EQ(aggregates.HeldAfterMs(10 * kMinute, kT + kHour), kT - kHour - kMinute);
+  EXPECT_EQ(aggregates.HeldAfterMs(kMinute, kT - kMinute), kT - 7 * kMinute);
+}
+
 TEST(AggregatesTest, CollectChangesWritesAbsoluteValuesInTheDocumentedLayout) {
   Aggregates aggregates(TestOptions());
   aggregates.AddCounter(kA, 5);
@@ -321,8 +359,9 @@ TEST(AggregatesTest, ExpireBeforeDeletesExpiredBucketsFromTheStore) {
   const std::map<SeriesKey, uint64_t> counts_1h = Counts(aggregates, k1h, kT);
   EXPECT_EQ(counts_1h, (std::map<SeriesKey, uint64_t>{{kA, 51}, {kBinary, 102}}));
 
-  // Cutoff kT - 61m: 1m buckets from kT - 61m and 10m buckets from kT - 70m
-  // end after it.
+  // Cutoffs kT - 6m for the 1m buckets (5m window + 1m) and kT - 61m for the
+  // 10m ones (1h + 1m): 1m buckets from kT - 6m and 10m buckets from kT - 70m
+  // end after them.
   aggregates.ExpireBefore(kT);
   const WriteSet changes = Collect(aggregates);
   ASSERT_EQ(changes.ops().size(), 2);
@@ -331,14 +370,14 @@ TEST(AggregatesTest, ExpireBeforeDeletesExpiredBucketsFromTheStore) {
     EXPECT_EQ(op.family, Family::kBuckets);
   }
   EXPECT_EQ(changes.ops()[0].key, BigEndian(kMinute, 4));
-  EXPECT_EQ(changes.ops()[0].value, BucketPrefix(kMinute, kT - 61 * kMinute));
+  EXPECT_EQ(changes.ops()[0].value, BucketPrefix(kMinute, kT - 6 * kMinute));
   EXPECT_EQ(changes.ops()[1].key, BigEndian(10 * kMinute, 4));
   EXPECT_EQ(changes.ops()[1].value, BucketPrefix(10 * kMinute, kT - 70 * kMinute));
   ASSERT_TRUE(store.Write(changes).ok());
 
   oldest_start = kT;
   EXPECT_EQ(StoredBuckets(store, &oldest_start),
-            (std::map<int64_t, size_t>{{kMinute, 62}, {10 * kMinute, 8}}));
+            (std::map<int64_t, size_t>{{kMinute, 7}, {10 * kMinute, 8}}));
   EXPECT_EQ(oldest_start, kT - 70 * kMinute);
   EXPECT_EQ(Counts(aggregates, k5m, kT), counts_5m);
   EXPECT_EQ(Counts(aggregates, k1h, kT), counts_1h);
@@ -439,6 +478,195 @@ TEST(AggregatesTest, ForEachBucketCountVisitsEachBucketOfTheWidthInTheRange) {
   aggregates.ForEachBucketCount(7 * kMinute, BucketRange{kT, kT + kHour},
                                 [&](int64_t, const SeriesKey&, uint64_t) { ++visits; });
   EXPECT_EQ(visits, 0);
+}
+
+// --- Bucket cache: a byte budget over the buckets, backed by the store ---
+
+// A store whose scans can be made to fail, as a damaged disk would.
+class FlakyStore final : public state::StateStore {
+ public:
+  absl::Status Write(const WriteSet& changes) override { return store_.Write(changes); }
+  absl::Status Scan(Family family, std::string_view prefix,
+                    const std::function<absl::Status(std::string_view, std::string_view)>&
+                        visit) const override {
+    if (fail_scans) return absl::DataLossError("injected read failure");
+    return store_.Scan(family, prefix, visit);
+  }
+  absl::StatusOr<std::string> Get(Family family, std::string_view key) const override {
+    return store_.Get(family, key);
+  }
+  const MemoryStore& contents() const { return store_; }
+  bool fail_scans = false;
+
+ private:
+  MemoryStore store_;
+};
+
+// Collects, writes and reports the write, as the pipeline's flush does.
+void Flush(Aggregates& aggregates, int64_t as_of_ms, state::StateStore& store) {
+  aggregates.ExpireBefore(as_of_ms);
+  ASSERT_TRUE(store.Write(Collect(aggregates)).ok());
+  aggregates.Written();
+}
+
+Aggregates::Options WithBudget(size_t bytes) {
+  Aggregates::Options options = TestOptions();
+  options.bucket_cache_bytes = bytes;
+  return options;
+}
+
+std::vector<std::tuple<int64_t, SeriesKey, uint64_t>> BucketCounts(
+    const Aggregates& aggregates, int64_t bucket_ms, const BucketRange& range) {
+  std::vector<std::tuple<int64_t, SeriesKey, uint64_t>> seen;
+  aggregates.ForEachBucketCount(bucket_ms, range,
+                                [&](int64_t start, const SeriesKey& s, uint64_t v) {
+                                  seen.emplace_back(start, s, v);
+                                });
+  std::sort(seen.begin(), seen.end());
+  return seen;
+}
+
+// Every reader of `a` and `b` as of `as_of_ms`, for both windows.
+void ExpectSameReads(const Aggregates& a, const Aggregates& b, int64_t as_of_ms) {
+  for (const WindowSpec& window : {k5m, k1h}) {
+    EXPECT_EQ(Counts(a, window, as_of_ms), Counts(b, window, as_of_ms))
+        << window.name << " as of " << as_of_ms;
+    EXPECT_EQ(Distincts(a, window, as_of_ms), Distincts(b, window, as_of_ms))
+        << window.name << " as of " << as_of_ms;
+    EXPECT_EQ(a.AnyBucketInWindow(window, as_of_ms),
+              b.AnyBucketInWindow(window, as_of_ms));
+  }
+  const BucketRange last_hour{as_of_ms - kHour, as_of_ms};
+  EXPECT_EQ(BucketCounts(a, 10 * kMinute, last_hour),
+            BucketCounts(b, 10 * kMinute, last_hour));
+}
+
+TEST(BucketCacheTest, ATinyBudgetReadsExactlyLikeKeepingEverything) {
+  MemoryStore bounded_store;
+  MemoryStore unbounded_store;
+  Aggregates bounded(WithBudget(1));
+  Aggregates unbounded(WithBudget(0));
+  ASSERT_TRUE(bounded.Load(bounded_store).ok());
+  ASSERT_TRUE(unbounded.Load(unbounded_store).ok());
+  // Counts checked against a plain list of the accepted events.
+  std::vector<std::tuple<SeriesKey, int64_t, uint64_t>> accepted;
+  std::mt19937_64 random(42);
+  int64_t as_of = kT;
+  for (int step = 1; step <= 1500; ++step) {
+    as_of += 7'000 + static_cast<int64_t>(random() % 6'000);
+    for (int e = 0; e < 3; ++e) {
+      // Mostly on time; some late by up to 70 minutes (beyond retention).
+      const int64_t lateness = random() % 4 == 0
+                                   ? static_cast<int64_t>(random() % (70 * kMinute))
+                                   : static_cast<int64_t>(random() % 5'000);
+      const int64_t event_time = as_of - lateness;
+      const SeriesKey series = MakeSeriesKey("m", {std::to_string(random() % 5)});
+      const uint64_t delta = 1 + random() % 3;
+      const bool in_bounded = bounded.AddWindowedCount(series, event_time, delta, as_of);
+      ASSERT_EQ(in_bounded, unbounded.AddWindowedCount(series, event_time, delta, as_of));
+      if (in_bounded) accepted.emplace_back(series, event_time, delta);
+      const uint64_t user = HashItem(std::to_string(random() % 3'000));
+      ASSERT_EQ(bounded.AddWindowedDistinct(series, event_time, user, as_of),
+                unbounded.AddWindowedDistinct(series, event_time, user, as_of));
+    }
+    if (step % 5 == 0) {
+      Flush(bounded, as_of, bounded_store);
+      Flush(unbounded, as_of, unbounded_store);
+    }
+    if (step % 7 == 0) {
+      ExpectSameReads(bounded, unbounded, as_of);
+      // An earlier time, as the feed asks when it closes a window.
+      ExpectSameReads(bounded, unbounded, as_of - 10 * kMinute);
+      std::map<SeriesKey, uint64_t> expected;
+      const BucketRange range = TrailingBuckets(as_of, k1h);
+      for (const auto& [series, time, delta] : accepted) {
+        if (range.Contains(BucketStart(time, k1h.bucket_ms))) expected[series] += delta;
+      }
+      ASSERT_EQ(Counts(bounded, k1h, as_of), expected) << "step " << step;
+    }
+  }
+  const Aggregates::CacheStats stats = bounded.cache_stats();
+  EXPECT_GT(stats.evictions, 100u);
+  EXPECT_GT(stats.store_reads, 0u);
+  EXPECT_EQ(stats.read_errors, 0u);
+  EXPECT_EQ(unbounded.cache_stats().evictions, 0u);
+  // Only the newest bucket of each width stays: a small part of everything.
+  EXPECT_LT(stats.bucket_bytes * 4, unbounded.cache_stats().bucket_bytes);
+  // The stores hold the same buckets.
+  EXPECT_EQ(bounded_store.Contents(Family::kBuckets),
+            unbounded_store.Contents(Family::kBuckets));
+}
+
+TEST(BucketCacheTest, LoadKeepsWithinTheBudget) {
+  MemoryStore store;
+  Aggregates full(TestOptions());
+  ASSERT_TRUE(full.Load(store).ok());
+  const int64_t as_of = kT + kHour;
+  for (int64_t t = kT; t < as_of; t += 20'000) {
+    for (int user = 0; user < 40; ++user) {
+      ASSERT_TRUE(full.AddWindowedCount(kA, t, 1, as_of));
+      ASSERT_TRUE(
+          full.AddWindowedDistinct(kB, t, HashItem(absl::StrCat(t, "/", user)), as_of));
+    }
+  }
+  Flush(full, as_of, store);
+  const size_t everything = full.cache_stats().bucket_bytes;
+
+  constexpr size_t kBudget = 24 << 10;
+  ASSERT_GT(everything, 4 * kBudget);
+  Aggregates bounded(WithBudget(kBudget));
+  ASSERT_TRUE(bounded.Load(store).ok());
+  EXPECT_LE(bounded.cache_stats().bucket_bytes, kBudget);
+  EXPECT_GT(bounded.cache_stats().evictions, 0u);
+  ExpectSameReads(bounded, full, as_of);
+  ExpectSameReads(bounded, full, as_of - 10 * kMinute);
+}
+
+TEST(BucketCacheTest, ALateEventForADroppedBucketAddsToItsStoredValue) {
+  MemoryStore store;
+  Aggregates aggregates(WithBudget(1));
+  ASSERT_TRUE(aggregates.Load(store).ok());
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 5, kT));
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT, 1, kT));
+  Flush(aggregates, kT, store);
+  ASSERT_EQ(aggregates.cache_stats().evictions, 1u);  // kT - 30m, 10m wide only
+
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 2, kT));
+  EXPECT_EQ(aggregates.cache_stats().store_reads, 1u);
+  Flush(aggregates, kT, store);
+  const std::string key = BucketPrefix(10 * kMinute, kT - 30 * kMinute) + "n" + kA;
+  EXPECT_EQ(store.Contents(Family::kBuckets).at(key), BigEndian(7, 8));
+  EXPECT_EQ(Counts(aggregates, k1h, kT), (std::map<SeriesKey, uint64_t>{{kA, 8}}));
+}
+
+TEST(BucketCacheTest, AFailedReadBackIsCountedRefusesTheUpdateAndIsNotCached) {
+  FlakyStore store;
+  Aggregates aggregates(WithBudget(1));
+  ASSERT_TRUE(aggregates.Load(store).ok());
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 5, kT));
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT, 1, kT));
+  Flush(aggregates, kT, store);
+
+  store.fail_scans = true;
+  EXPECT_FALSE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 2, kT));
+  // The dropped bucket reads as empty while it cannot be read.
+  EXPECT_EQ(Counts(aggregates, k1h, kT), (std::map<SeriesKey, uint64_t>{{kA, 1}}));
+  EXPECT_GE(aggregates.cache_stats().read_errors, 2u);
+
+  store.fail_scans = false;
+  EXPECT_EQ(Counts(aggregates, k1h, kT), (std::map<SeriesKey, uint64_t>{{kA, 6}}));
+  EXPECT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 2, kT));
+  EXPECT_EQ(Counts(aggregates, k1h, kT), (std::map<SeriesKey, uint64_t>{{kA, 8}}));
+}
+
+TEST(BucketCacheTest, WithoutAStoreNothingIsDropped) {
+  Aggregates aggregates(WithBudget(1));
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 5, kT));
+  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT, 1, kT));
+  Collect(aggregates);
+  aggregates.Written();
+  EXPECT_EQ(aggregates.cache_stats().evictions, 0u);
+  EXPECT_EQ(Counts(aggregates, k1h, kT), (std::map<SeriesKey, uint64_t>{{kA, 6}}));
 }
 
 }  // namespace
