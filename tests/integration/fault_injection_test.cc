@@ -86,8 +86,11 @@ class FaultInjectionTest : public ::testing::Test {
                   "  properties { key: \"session.timeout.ms\" value: \"3000\" }\n",
                   "  properties { key: \"heartbeat.interval.ms\" value: \"300\" }\n}\n",
                   "topic { name: \"", kTopic, "\" format: PROTOBUF content: ENVELOPE }\n",
+                  // The smallest window cache: buckets are dropped from memory
+                  // and read back all along, so kills hit that too.
                   "state { dir: \"", dir_.File(name + "-state"),
-                  "\" flush_interval_ms: 100 }\n", "windows { clock: EVENT_TIME }\n",
+                  "\" flush_interval_ms: 100 window_cache_bytes: 1048576 }\n",
+                  "windows { clock: EVENT_TIME }\n",
                   "http { listen_address: \"127.0.0.1:", port_, "\" }\n"));
     return path;
   }
@@ -195,9 +198,15 @@ TEST_F(FaultInjectionTest, TwentyRandomKillsChangeNothing) {
   EXPECT_GT(std::count(expected.begin(), expected.end(), '\n'), 200)
       << "the scenario should move many series";
   EXPECT_EQ(actual, expected);
+  const testing::Samples reference_samples = ParseExposition(reference);
+  const double dropped = reference_samples.at("prodops_window_cache_evictions_total");
+  const double read_back = reference_samples.at("prodops_window_cache_store_reads_total");
+  EXPECT_GT(dropped, 0);
+  EXPECT_GT(read_back, 0);
   std::cout << events_.size() << " events, "
             << std::count(expected.begin(), expected.end(), '\n')
-            << " series compared after " << kKills << " kills\n";
+            << " series compared after " << kKills << " kills; the reference run dropped "
+            << dropped << " window buckets and read back " << read_back << "\n";
 }
 
 }  // namespace
