@@ -80,11 +80,14 @@ struct BucketAddress {
   int64_t start_ms;
 };
 
+absl::Status CheckBucketKey(std::string_view key) {
+  if (key.size() >= kBucketKeyHeaderBytes) return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat("window state: bucket key too short: '", Escaped(key), "'"));
+}
+
 absl::StatusOr<BucketAddress> ParseBucketAddress(std::string_view key) {
-  if (key.size() < kBucketKeyHeaderBytes) {
-    return absl::DataLossError(
-        absl::StrCat("window state: bucket key too short: '", Escaped(key), "'"));
-  }
+  if (absl::Status s = CheckBucketKey(key); !s.ok()) return s;
   return BucketAddress{
       static_cast<int64_t>(internal::DecodeFixedBigEndian(key, kWidthBytes)),
       static_cast<int64_t>(
@@ -144,20 +147,24 @@ Aggregates::Aggregates(Options options) : options_(std::move(options)) {
   CheckOptions(options_);
   for (const WindowSpec& window : options_.windows) {
     const int64_t retention_ms = window.length_ms + options_.allowed_lateness_ms;
-    int64_t& width_retention_ms = width_retention_ms_[window.bucket_ms];
-    width_retention_ms = std::max(width_retention_ms, retention_ms);
     retention_ms_ = std::max(retention_ms_, retention_ms);
-    bucket_widths_.push_back(window.bucket_ms);
+    const auto same = std::find_if(widths_.begin(), widths_.end(), [&](const Width& w) {
+      return w.bucket_ms == window.bucket_ms;
+    });
+    if (same == widths_.end()) {
+      widths_.push_back({window.bucket_ms, retention_ms});
+    } else {
+      same->retention_ms = std::max(same->retention_ms, retention_ms);
+    }
   }
-  std::sort(bucket_widths_.begin(), bucket_widths_.end());
-  bucket_widths_.erase(std::unique(bucket_widths_.begin(), bucket_widths_.end()),
-                       bucket_widths_.end());
+  std::sort(widths_.begin(), widths_.end(),
+            [](const Width& a, const Width& b) { return a.bucket_ms < b.bucket_ms; });
   Reset();
 }
 
 void Aggregates::Reset() {
   buckets_.clear();
-  for (int64_t width : bucket_widths_) buckets_[width];
+  for (const Width& width : widths_) buckets_[width.bucket_ms];
   counters_.clear();
   maxima_.clear();
   dirty_counters_.clear();
@@ -228,10 +235,7 @@ absl::Status Aggregates::Load(const state::StateStore& store) {
 
 absl::Status Aggregates::LoadEntry(std::string_view key, std::string_view value,
                                    Bucket* bucket) {
-  if (key.size() < kBucketKeyHeaderBytes) {
-    return absl::DataLossError(
-        absl::StrCat("window state: bucket key too short: '", Escaped(key), "'"));
-  }
+  if (absl::Status s = CheckBucketKey(key); !s.ok()) return s;
   const char kind = key[kWidthBytes + kStartBytes];
   const SeriesKey series(key.substr(kBucketKeyHeaderBytes));
   bucket->bytes_stale = true;
@@ -310,8 +314,10 @@ void Aggregates::UpdateMax(const SeriesKey& series, int64_t value) {
 }
 
 int64_t Aggregates::RetentionMs(int64_t bucket_ms) const {
-  const auto it = width_retention_ms_.find(bucket_ms);
-  return it == width_retention_ms_.end() ? 0 : it->second;
+  for (const Width& width : widths_) {
+    if (width.bucket_ms == bucket_ms) return width.retention_ms;
+  }
+  return 0;
 }
 
 int64_t Aggregates::HeldAfterMs(int64_t bucket_ms, int64_t as_of_ms) const {
@@ -337,34 +343,34 @@ bool Aggregates::InRetentionOf(int64_t retention_ms, int64_t event_time_ms,
   return event_time_ms > as_of_or_expired_ms - retention_ms;
 }
 
-std::vector<std::pair<int64_t, Aggregates::Bucket*>> Aggregates::BucketsFor(
-    int64_t event_time_ms, int64_t as_of_ms) {
-  std::vector<std::pair<int64_t, Bucket*>> buckets;
-  buckets.reserve(bucket_widths_.size());
-  for (int64_t width : bucket_widths_) {
+std::vector<Aggregates::BucketRef> Aggregates::BucketsFor(int64_t event_time_ms,
+                                                          int64_t as_of_ms) {
+  std::vector<BucketRef> buckets;
+  buckets.reserve(widths_.size());
+  for (const Width& width : widths_) {
     // Too old for the windows of this width, though not for longer ones.
-    if (!InRetentionOf(RetentionMs(width), event_time_ms, as_of_ms)) continue;
-    const int64_t start_ms = BucketStart(event_time_ms, width);
-    Bucket& bucket = buckets_[width][start_ms];
+    if (!InRetentionOf(width.retention_ms, event_time_ms, as_of_ms)) continue;
+    const int64_t start_ms = BucketStart(event_time_ms, width.bucket_ms);
+    Bucket& bucket = buckets_[width.bucket_ms][start_ms];
     if (!bucket.resident) {
       // A late event for a dropped bucket: the update needs its contents.
-      absl::StatusOr<Bucket> read = ReadBucket(width, start_ms, /*counts_only=*/false);
+      absl::StatusOr<Bucket> read =
+          ReadBucket(width.bucket_ms, start_ms, /*counts_only=*/false);
       if (!read.ok()) return {};
       bucket = *std::move(read);
     }
     bucket.bytes_stale = true;
-    buckets.emplace_back(width, &bucket);
+    buckets.push_back({width.bucket_ms, start_ms, &bucket});
   }
   return buckets;
 }
 
-std::vector<Aggregates::ClosedTotals*> Aggregates::TotalsCovering(int64_t width,
-                                                                  int64_t start_ms) {
+std::vector<Aggregates::ClosedTotals*> Aggregates::TotalsCovering(const BucketRef& ref) {
   std::vector<ClosedTotals*> covering;
   for (size_t i = 0; i < options_.windows.size(); ++i) {
     const std::optional<BucketRange>& closed = totals_[i].closed;
-    if (options_.windows[i].bucket_ms == width && closed.has_value() &&
-        closed->Contains(start_ms)) {
+    if (options_.windows[i].bucket_ms == ref.width && closed.has_value() &&
+        closed->Contains(ref.start_ms)) {
       covering.push_back(&totals_[i]);
     }
   }
@@ -376,13 +382,12 @@ bool Aggregates::AddWindowedCount(const SeriesKey& series, int64_t event_time_ms
   if (!InRetention(event_time_ms, as_of_ms)) return false;
   const auto buckets = BucketsFor(event_time_ms, as_of_ms);
   if (buckets.empty()) return false;
-  for (const auto& [width, bucket] : buckets) {
-    bucket->counts[series] += delta;
-    if (MarkDirty(series, &bucket->dirty_counts)) {
+  for (const BucketRef& ref : buckets) {
+    ref.bucket->counts[series] += delta;
+    if (MarkDirty(series, &ref.bucket->dirty_counts)) {
       pending_bytes_ += kBucketKeyHeaderBytes + series.size() + kValueBytes;
     }
-    for (ClosedTotals* totals : TotalsCovering(width, BucketStart(event_time_ms, width)))
-      totals->counts[series] += delta;
+    for (ClosedTotals* totals : TotalsCovering(ref)) totals->counts[series] += delta;
   }
   return true;
 }
@@ -392,11 +397,12 @@ bool Aggregates::AddWindowedDistinct(const SeriesKey& series, int64_t event_time
   if (!InRetention(event_time_ms, as_of_ms)) return false;
   const auto buckets = BucketsFor(event_time_ms, as_of_ms);
   if (buckets.empty()) return false;
-  for (const auto& [width, bucket] : buckets) {
+  for (const BucketRef& ref : buckets) {
     // A union's registers are the maxima of its parts', so adding to the
     // totals equals rebuilding them.
-    for (ClosedTotals* totals : TotalsCovering(width, BucketStart(event_time_ms, width)))
+    for (ClosedTotals* totals : TotalsCovering(ref))
       totals->distincts[series].Add(item_hash);
+    Bucket* bucket = ref.bucket;
     HyperLogLog& sketch = bucket->distincts[series];
     const size_t bytes_before = sketch.MemoryBytes();
     sketch.Add(item_hash);
@@ -469,28 +475,43 @@ const Aggregates::ClosedTotals* Aggregates::TotalsFor(const WindowSpec& window,
   return totals;
 }
 
-void Aggregates::ForEachWindowedCount(
-    const WindowSpec& window, int64_t as_of_ms,
-    const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
+template <typename Value, typename Part, typename Visit>
+void Aggregates::ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms,
+                                       bool counts_only, const Part& part,
+                                       const Visit& visit) const {
   const BucketRange range = TrailingBuckets(as_of_ms, window);
   ClosedTotals scratch;
   const ClosedTotals* closed = TotalsFor(window, range, &scratch);
-  static const absl::flat_hash_map<SeriesKey, uint64_t> kNone;
-  const auto& closed_counts = closed != nullptr ? closed->counts : kNone;
+  static const absl::flat_hash_map<SeriesKey, Value> kNone;
+  const auto& closed_values = closed != nullptr ? part(*closed) : kNone;
+  const auto visit_with = [&](const absl::flat_hash_map<SeriesKey, Value>& newest) {
+    for (const auto& [series, value] : closed_values) {
+      const auto it = newest.find(series);
+      visit(series, &value, it != newest.end() ? &it->second : nullptr);
+    }
+    for (const auto& [series, value] : newest) {
+      if (!closed_values.contains(series)) visit(series, nullptr, &value);
+    }
+  };
   bool newest_visited = false;
-  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms},
-               /*counts_only=*/true, [&](int64_t, const Bucket& newest) {
+  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms}, counts_only,
+               [&](int64_t, const Bucket& newest) {
                  newest_visited = true;
-                 for (const auto& [series, count] : closed_counts) {
-                   const auto it = newest.counts.find(series);
-                   visit(series, count + (it != newest.counts.end() ? it->second : 0));
-                 }
-                 for (const auto& [series, count] : newest.counts) {
-                   if (!closed_counts.contains(series)) visit(series, count);
-                 }
+                 visit_with(part(newest));
                });
-  if (newest_visited) return;
-  for (const auto& [series, count] : closed_counts) visit(series, count);
+  if (!newest_visited) visit_with(kNone);
+}
+
+void Aggregates::ForEachWindowedCount(
+    const WindowSpec& window, int64_t as_of_ms,
+    const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
+  ForEachSeriesInWindow<uint64_t>(
+      window, as_of_ms, /*counts_only=*/true,
+      [](const auto& parts) -> const auto& { return parts.counts; },
+      [&visit](const SeriesKey& series, const uint64_t* closed, const uint64_t* newest) {
+        visit(series,
+              (closed != nullptr ? *closed : 0) + (newest != nullptr ? *newest : 0));
+      });
 }
 
 void Aggregates::ForEachBucketCount(
@@ -507,40 +528,27 @@ void Aggregates::ForEachBucketCount(
 void Aggregates::ForEachWindowedDistinct(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, double estimate)>& visit) const {
-  const BucketRange range = TrailingBuckets(as_of_ms, window);
-  ClosedTotals scratch;
-  const ClosedTotals* closed = TotalsFor(window, range, &scratch);
-  static const absl::flat_hash_map<SeriesKey, HyperLogLog> kNone;
-  const auto& closed_sketches = closed != nullptr ? closed->distincts : kNone;
-  bool newest_visited = false;
-  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms},
-               /*counts_only=*/false, [&](int64_t, const Bucket& newest) {
-                 newest_visited = true;
-                 for (const auto& [series, sketch] : closed_sketches) {
-                   const auto it = newest.distincts.find(series);
-                   if (it == newest.distincts.end()) {
-                     visit(series, sketch.Estimate());
-                     continue;
-                   }
-                   HyperLogLog merged = sketch;
-                   merged.Merge(it->second);
-                   visit(series, merged.Estimate());
-                 }
-                 for (const auto& [series, sketch] : newest.distincts) {
-                   if (!closed_sketches.contains(series))
-                     visit(series, sketch.Estimate());
-                 }
-               });
-  if (newest_visited) return;
-  for (const auto& [series, sketch] : closed_sketches) visit(series, sketch.Estimate());
+  ForEachSeriesInWindow<HyperLogLog>(
+      window, as_of_ms, /*counts_only=*/false,
+      [](const auto& parts) -> const auto& { return parts.distincts; },
+      [&visit](const SeriesKey& series, const HyperLogLog* closed,
+               const HyperLogLog* newest) {
+        // A sketch in one part only is estimated in place, not copied.
+        if (closed == nullptr || newest == nullptr) {
+          visit(series, (closed != nullptr ? closed : newest)->Estimate());
+          return;
+        }
+        HyperLogLog merged = *closed;
+        merged.Merge(*newest);
+        visit(series, merged.Estimate());
+      });
 }
 
 void Aggregates::ExpireBefore(int64_t as_of_ms) {
   if (expired_as_of_ms_.has_value() && as_of_ms <= *expired_as_of_ms_) return;
-  for (int64_t width : bucket_widths_) {
+  for (const auto& [width, retention_ms] : widths_) {
     // The bucket holding the cutoff ends after it; all before it end at or
     // before the cutoff.
-    const int64_t retention_ms = RetentionMs(width);
     const int64_t first_kept_ms = BucketStart(as_of_ms - retention_ms, width);
     BucketsByStart& by_start = buckets_[width];
     const auto first_kept = by_start.lower_bound(first_kept_ms);
@@ -574,7 +582,7 @@ void Aggregates::CollectChanges(state::WriteSet* changes) {
                          WidthPrefix(width) + std::string(kStartBytes + 1, '\xff'));
   }
   stale_widths_.clear();
-  for (int64_t width : bucket_widths_) {
+  for (const auto& [width, unused] : widths_) {
     const auto expired = expire_before_.find(width);
     if (expired == expire_before_.end()) continue;
     // The bare prefix sorts before every key of the width.
@@ -616,13 +624,16 @@ void Aggregates::CollectBucketChanges(state::WriteSet* changes) {
 
 void Aggregates::Written() { EnforceBudget(); }
 
+size_t Aggregates::BucketBytes(const Bucket& bucket) {
+  return MapBytes(bucket.counts) + MapBytes(bucket.distincts) +
+         MapBytes(bucket.dirty_counts) + MapBytes(bucket.dirty_distincts);
+}
+
 void Aggregates::EnforceBudget() {
   for (auto& [width, by_start] : buckets_) {
     for (auto& [start_ms, bucket] : by_start) {
       if (!bucket.resident || !bucket.bytes_stale) continue;
-      const size_t bytes = MapBytes(bucket.counts) + MapBytes(bucket.distincts) +
-                           MapBytes(bucket.dirty_counts) +
-                           MapBytes(bucket.dirty_distincts);
+      const size_t bytes = BucketBytes(bucket);
       resident_bytes_ += bytes - bucket.bytes;
       bucket.bytes = bytes;
       bucket.bytes_stale = false;
@@ -677,9 +688,8 @@ size_t Aggregates::MemoryBytes() const {
                  MapBytes(dirty_maxima_);
   for (const auto& [width, by_start] : buckets_) {
     for (const auto& [start_ms, bucket] : by_start) {
-      bytes += kNodeOverhead + sizeof(std::pair<const int64_t, Bucket>) +
-               MapBytes(bucket.counts) + MapBytes(bucket.distincts) +
-               MapBytes(bucket.dirty_counts) + MapBytes(bucket.dirty_distincts);
+      bytes +=
+          kNodeOverhead + sizeof(std::pair<const int64_t, Bucket>) + BucketBytes(bucket);
     }
   }
   return bytes + cache_stats().totals_bytes;

@@ -209,16 +209,30 @@ class Aggregates {
   // Whether `event_time_ms` is after the cutoff of `retention_ms` as of
   // `as_of_ms` and as of every earlier ExpireBefore().
   bool InRetentionOf(int64_t retention_ms, int64_t event_time_ms, int64_t as_of_ms) const;
-  // By width, the resident bucket that holds `event_time_ms`, of every width
-  // whose retention it is in; empty if one could not be read back.
-  std::vector<std::pair<int64_t, Bucket*>> BucketsFor(int64_t event_time_ms,
-                                                      int64_t as_of_ms);
+  // A resident bucket and where it is.
+  struct BucketRef {
+    int64_t width;
+    int64_t start_ms;
+    Bucket* bucket;
+  };
+  // The resident bucket that holds `event_time_ms` of every width whose
+  // retention it is in; empty if one could not be read back.
+  std::vector<BucketRef> BucketsFor(int64_t event_time_ms, int64_t as_of_ms);
   // The totals of `window`'s closed buckets as of `range`, from the cache
   // when it holds them, else into `scratch`. Null for a one-bucket window.
   const ClosedTotals* TotalsFor(const WindowSpec& window, const BucketRange& range,
                                 ClosedTotals* scratch) const;
-  // The cached totals of the windows of `width` covering bucket `start_ms`.
-  std::vector<ClosedTotals*> TotalsCovering(int64_t width, int64_t start_ms);
+  // Visits each series of `window` as of `as_of_ms` once, with its value
+  // over the window's closed buckets and its value in the newest bucket (null
+  // where it has none); `part` picks the counts or the distincts of a Bucket
+  // or of ClosedTotals, and `counts_only` says which a read back needs.
+  template <typename Value, typename Part, typename Visit>
+  void ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms, bool counts_only,
+                             const Part& part, const Visit& visit) const;
+  // The cached totals of the windows whose closed buckets include `ref`.
+  std::vector<ClosedTotals*> TotalsCovering(const BucketRef& ref);
+  // Approximate heap bytes of a bucket's maps.
+  static size_t BucketBytes(const Bucket& bucket);
   // Re-measures changed buckets, then drops the oldest clean ones while over
   // the budget.
   void EnforceBudget();
@@ -226,9 +240,13 @@ class Aggregates {
 
   Options options_;
   int64_t retention_ms_ = 0;
-  std::vector<int64_t> bucket_widths_;  // distinct bucket_ms, ascending
-  // The longest window of the width + allowed lateness, by bucket_ms.
-  absl::flat_hash_map<int64_t, int64_t> width_retention_ms_;
+  // Every bucket width the windows use, ascending, with its retention: the
+  // longest window of the width + allowed lateness.
+  struct Width {
+    int64_t bucket_ms;
+    int64_t retention_ms;
+  };
+  std::vector<Width> widths_;
   absl::flat_hash_map<int64_t, BucketsByStart> buckets_;  // by bucket_ms
   absl::flat_hash_map<SeriesKey, uint64_t> counters_;
   absl::flat_hash_map<SeriesKey, int64_t> maxima_;

@@ -622,13 +622,19 @@ TEST(BucketCacheTest, LoadKeepsWithinTheBudget) {
   ExpectSameReads(bounded, full, as_of - 10 * kMinute);
 }
 
-TEST(BucketCacheTest, ALateEventForADroppedBucketAddsToItsStoredValue) {
-  MemoryStore store;
-  Aggregates aggregates(WithBudget(1));
+// kA: 5 at kT - 30m, in a 10-minute bucket that the flush drops (the
+// budget is 1 byte), and 1 at kT, in the newest bucket, which stays.
+void WithADroppedBucket(Aggregates& aggregates, state::StateStore& store) {
   ASSERT_TRUE(aggregates.Load(store).ok());
   ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 5, kT));
   ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT, 1, kT));
   Flush(aggregates, kT, store);
+}
+
+TEST(BucketCacheTest, ALateEventForADroppedBucketAddsToItsStoredValue) {
+  MemoryStore store;
+  Aggregates aggregates(WithBudget(1));
+  ASSERT_NO_FATAL_FAILURE(WithADroppedBucket(aggregates, store));
   ASSERT_EQ(aggregates.cache_stats().evictions, 1u);  // kT - 30m, 10m wide only
 
   ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 2, kT));
@@ -642,10 +648,7 @@ TEST(BucketCacheTest, ALateEventForADroppedBucketAddsToItsStoredValue) {
 TEST(BucketCacheTest, AFailedReadBackIsCountedRefusesTheUpdateAndIsNotCached) {
   FlakyStore store;
   Aggregates aggregates(WithBudget(1));
-  ASSERT_TRUE(aggregates.Load(store).ok());
-  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 5, kT));
-  ASSERT_TRUE(aggregates.AddWindowedCount(kA, kT, 1, kT));
-  Flush(aggregates, kT, store);
+  ASSERT_NO_FATAL_FAILURE(WithADroppedBucket(aggregates, store));
 
   store.fail_scans = true;
   EXPECT_FALSE(aggregates.AddWindowedCount(kA, kT - 30 * kMinute, 2, kT));
