@@ -76,13 +76,13 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
   // In key order: RocksDB inserts a batch into its memtable in batch order,
   // and a skip list takes sorted keys several times faster than random ones
   // (each insert starts where the previous one ended).
-  std::vector<IdTimes::value_type*> sorted;
+  std::vector<std::pair<std::string_view, int64_t>> sorted;
   sorted.reserve(pending_.size());
-  for (auto& entry : pending_) sorted.push_back(&entry);
+  for (const auto& [id, occurred_ms] : pending_) sorted.emplace_back(id, occurred_ms);
   std::sort(sorted.begin(), sorted.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const auto* entry : sorted) {
-    changes->Put(state::Family::kDedup, entry->first, TimeValue(entry->second));
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [id, occurred_ms] : sorted) {
+    changes->Put(state::Family::kDedup, std::string(id), TimeValue(occurred_ms));
   }
   for (auto& [id, occurred_ms] : pending_) collected_.insert_or_assign(id, occurred_ms);
   pending_.clear();
