@@ -40,9 +40,17 @@ namespace {
 
 constexpr int64_t kEvents = 500'000;
 constexpr int kPartitions = 4;
-// The simulated product: as bench/run.sh runs it.
-constexpr int kUsers = 100'000;
-constexpr double kEventsPerSecond = 1000;
+// The simulated product: bench/run.sh's defaults.
+sim::SimulatorOptions BenchShape() {
+  sim::SimulatorOptions shape;
+  shape.events_per_second = 1000;
+  shape.users = 100'000;
+  shape.users_per_account = 100;  // 1,000 accounts
+  shape.features = 500;
+  shape.teams = 40;
+  shape.mix = {.usage = 90, .ticket = 8, .release = 1, .exposure = 1};
+  return shape;
+}
 
 struct Topic {
   const char* name;
@@ -72,10 +80,11 @@ const std::vector<EncodedMessage>& Messages(decode::Format format) {
   static std::map<decode::Format, std::vector<EncodedMessage>> cache;
   std::vector<EncodedMessage>& messages = cache[format];
   if (!messages.empty()) return messages;
-  sim::Simulator simulator({kEventsPerSecond, kUsers, /*seed=*/1});
+  const sim::SimulatorOptions shape = BenchShape();
+  sim::Simulator simulator(shape);
   const int64_t now_ms = SystemClock().NowMillis();
   int64_t from_ms =
-      now_ms - static_cast<int64_t>(kEvents / kEventsPerSecond * 1000) - 600'000;
+      now_ms - static_cast<int64_t>(kEvents / shape.events_per_second * 1000) - 600'000;
   int64_t offsets[std::size(kTopics)][kPartitions] = {};
   std::vector<prodops::v1::Event> events;
   while (static_cast<int64_t>(messages.size()) < kEvents) {

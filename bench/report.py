@@ -136,6 +136,7 @@ def main():
     p.add_argument("--runs", required=True)
     p.add_argument("--events", type=int, required=True)
     p.add_argument("--users", type=int, required=True)
+    p.add_argument("--shape", required=True)
     p.add_argument("--repeat", type=int, required=True)
     p.add_argument("--events-per-second", type=int, required=True)
     p.add_argument("--partitions", type=int, required=True)
@@ -181,7 +182,8 @@ def main():
       "%d events per second of event time; protobuf, bare messages, one topic per kind, "
       "%d partitions each" % (fmt_int(total), fmt_int(a.users), a.events_per_second,
                               a.partitions))
-    w("- Mix: %s" % mix)
+    w("- Shape asked for: %s" % a.shape)
+    w("- Mix written: %s" % mix)
     if "raw" in results:
         w("- Payload: %s bytes in total, %.0f bytes per event"
           % (fmt_int(results["raw"][0]["payload_bytes"]),

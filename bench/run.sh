@@ -2,6 +2,7 @@
 # The performance benchmark of prodopsd, in one command (docs/performance.md):
 #
 #   bench/run.sh [--events N] [--users N] [--repeat N] [--events-per-second R]
+#                [--accounts N] [--features N] [--teams N] [--mix U,T,R,E]
 #                [--only LIST] [--kstreams-guarantees LIST] [--kstreams-heap SIZE]
 #                [--no-micro] [--build-dir DIR] [--skip-build] [--work-dir DIR]
 #                [--out FILE] [--keep]
@@ -19,8 +20,9 @@
 # (medians, ratios, peak RSS, state written per event, the machine) to stdout
 # and to --out.
 #
-# Defaults: 5,000,000 events, 100,000 users, 3 repetitions, 1000 events per
-# second of event time, every measurement, build dir build-bench, work dir
+# Defaults: 5,000,000 events, 100,000 users in 1,000 accounts, 500 features
+# of 40 teams, 90% usage / 8% ticket / 1% release / 1% exposure events,
+# 3 repetitions, 1000 events per second of event time, every measurement, build dir build-bench, work dir
 # /tmp/prodopsd-bench. --skip-build reuses the binaries of an earlier run in
 # --build-dir (and the commit recorded for them). --keep leaves the broker
 # running and the data in place.
@@ -36,6 +38,10 @@ events=5000000
 users=100000
 repeat=3
 events_per_second=1000
+accounts=1000
+features=500
+teams=40
+mix="90,8,1,1"
 only="raw,prodopsd,kstreams,replay"
 guarantees="exactly_once_v2,at_least_once"
 kstreams_heap="1g"
@@ -53,6 +59,10 @@ while [ $# -gt 0 ]; do
     --users) positive "$1" "${2:-}"; users="$2"; shift 2 ;;
     --repeat) positive "$1" "${2:-}"; repeat="$2"; shift 2 ;;
     --events-per-second) positive "$1" "${2:-}"; events_per_second="$2"; shift 2 ;;
+    --accounts) positive "$1" "${2:-}"; accounts="$2"; shift 2 ;;
+    --features) positive "$1" "${2:-}"; features="$2"; shift 2 ;;
+    --teams) positive "$1" "${2:-}"; teams="$2"; shift 2 ;;
+    --mix) mix="${2:?--mix needs U,T,R,E}"; shift 2 ;;
     --only) only="${2:?--only needs a list}"; shift 2 ;;
     --kstreams-guarantees) guarantees="${2:?--kstreams-guarantees needs a list}"; shift 2 ;;
     --kstreams-heap) kstreams_heap="${2:?--kstreams-heap needs a size}"; shift 2 ;;
@@ -131,6 +141,7 @@ java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$peer_cp" dev.prodopsd.b
 span_ms=$(( events * 1000 / events_per_second ))
 start_ms=$(( $(date +%s%3N) - span_ms - 60000 ))
 loadgen_args=(--bootstrap "$bootstrap" --events "$events" --users "$users"
+              --accounts "$accounts" --features "$features" --teams "$teams" --mix "$mix"
               --events-per-second "$events_per_second" --start-ms "$start_ms"
               --ndjson-dir "$work/ndjson" --protobuf-dir "$work/protobuf")
 for t in "${loadgen_topics[@]}"; do loadgen_args+=(--topic "$t"); done
@@ -230,6 +241,7 @@ fi
 
 # --- report ----------------------------------------------------------------------
 python3 "$here/report.py" --runs "$work/runs" --events "$events" --users "$users" \
+  --shape "$accounts accounts, $features features of $teams teams, mix $mix (usage,ticket,release,exposure)" \
   --repeat "$repeat" --events-per-second "$events_per_second" --partitions "$partitions" \
   --guarantees "$guarantees" --kstreams-heap "$kstreams_heap" >"$out"
 cat "$out"

@@ -1,6 +1,8 @@
 #include "daemon/sim/simulator.h"
 
+#include <algorithm>
 #include <array>
+#include <limits>
 
 namespace prodops::sim {
 
@@ -10,22 +12,33 @@ using prodops::v1::TicketEvent;
 
 namespace {
 
-struct Feature {
+struct NamedFeature {
   const char* name;
   const char* team;
   double weight;  // share of usage
 };
 
-constexpr std::array<Feature, 12> kFeatures = {{
-    {"search", "insights", 18},      {"dashboard", "insights", 16},
-    {"reports", "insights", 8},      {"checkout", "payments", 12},
-    {"billing", "payments", 5},      {"onboarding", "growth", 6},
-    {"notifications", "growth", 7},  {"export", "platform", 4},
-    {"integrations", "platform", 4}, {"api", "platform", 9},
-    {"mobile_app", "mobile", 8},     {"settings", "mobile", 3},
+constexpr std::array<NamedFeature, 12> kNamedFeatures = {{
+    {"search", "insights", 18},
+    {"dashboard", "insights", 16},
+    {"reports", "insights", 8},
+    {"checkout", "payments", 12},
+    {"billing", "payments", 5},
+    {"onboarding", "growth", 6},
+    {"notifications", "growth", 7},
+    {"export", "platform", 4},
+    {"integrations", "platform", 4},
+    {"api", "platform", 9},
+    {"mobile_app", "mobile", 8},
+    {"settings", "mobile", 3},
 }};
 constexpr std::array<const char*, 5> kActions = {"view", "view", "click", "submit", "search"};
+constexpr std::array<const char*, 5> kNamedTeams = {"insights", "payments", "growth",
+                                                    "platform", "mobile"};
 constexpr const char* kSupportDesk = "support";
+// Its tickets go back and forth between it and the desk.
+constexpr const char* kPingPongTeam = "mobile";
+constexpr double kPingPongShare = 0.33;
 constexpr int64_t kReleaseEveryMs = 180'000;
 constexpr int64_t kBurstMs = 90'000;
 // The experiment: configured 50/50 (config/demo.textproto), delivered 55/45
@@ -42,6 +55,13 @@ constexpr double kControlConverters = 0.25;
 constexpr double kTreatmentConverters = 0.35;
 constexpr const char* kGoalFeature = "checkout";
 constexpr const char* kGoalAction = "submit";
+// Goal events (usage) per exposure: half the exposures of a converter.
+constexpr double kGoalsPerExposure = 0.5 * (kControlShare * kControlConverters +
+                                            (1 - kControlShare) * kTreatmentConverters);
+// A ticket's lifecycle: created, assigned, answered, solved; a ping-pong
+// adds two assignments.
+constexpr double kTicketSteps = 4;
+constexpr double kReleaseEvents = 1.25;  // a quarter are rolled back
 
 // A uniform number in [0, 1) fixed for (seed, user, salt): splitmix64.
 double UserDraw(uint64_t seed, int user, uint64_t salt) {
@@ -61,7 +81,27 @@ void SetTime(int64_t at_ms, google::protobuf::Timestamp* ts) {
 }  // namespace
 
 Simulator::Simulator(SimulatorOptions options)
-    : options_(options), random_(options.seed) {}
+    : options_(options), random_(options.seed) {
+  for (const NamedFeature& f : kNamedFeatures)
+    features_.push_back({f.name, f.team, f.weight});
+  // The tail: weights falling as 1/rank from the smallest named one, so a
+  // few features dominate and most are used now and then.
+  for (int i = static_cast<int>(features_.size()); i < options_.features; ++i) {
+    const size_t team = static_cast<size_t>(i % std::max(options_.teams, 1));
+    features_.push_back(
+        {"feature-" + std::to_string(i),
+         team < kNamedTeams.size() ? kNamedTeams[team] : "team-" + std::to_string(team),
+         3.0 * static_cast<double>(kNamedFeatures.size()) / (i + 1)});
+  }
+  std::vector<double> weights;
+  for (const Feature& f : features_) weights.push_back(f.weight);
+  feature_weights_ =
+      std::discrete_distribution<int>::param_type(weights.begin(), weights.end());
+}
+
+std::string Simulator::AccountOf(int user) const {
+  return "account-" + std::to_string(user / std::max(options_.users_per_account, 1));
+}
 
 std::string Simulator::NextEventId() {
   return "sim-" + std::to_string(options_.seed) + "-" + std::to_string(++sequence_);
@@ -74,12 +114,7 @@ int64_t Simulator::Between(int64_t low_ms, int64_t high_ms) {
 bool Simulator::Chance(double p) { return std::bernoulli_distribution(p)(random_); }
 
 int Simulator::PickFeature() {
-  static const std::discrete_distribution<int>::param_type weights = [] {
-    std::vector<double> w;
-    for (const Feature& f : kFeatures) w.push_back(f.weight);
-    return std::discrete_distribution<int>::param_type(w.begin(), w.end());
-  }();
-  return std::discrete_distribution<int>(weights)(random_);
+  return std::discrete_distribution<int>(feature_weights_)(random_);
 }
 
 void Simulator::Schedule(int64_t at_ms, Event event) {
@@ -93,8 +128,8 @@ void Simulator::StartUsage(int64_t at_ms) {
   SetTime(at_ms, usage->mutable_occurred_at());
   const int user = static_cast<int>(Between(0, options_.users - 1));
   usage->set_user_id("user-" + std::to_string(user));
-  usage->set_account_id("account-" + std::to_string(user / 10));
-  usage->set_feature(kFeatures[PickFeature()].name);
+  usage->set_account_id(AccountOf(user));
+  usage->set_feature(features_[PickFeature()].name);
   usage->set_action(kActions[Between(0, kActions.size() - 1)]);
   // Checkout submits are the experiment's goal: only its flow makes them.
   if (usage->feature() == kGoalFeature && usage->action() == kGoalAction) {
@@ -110,8 +145,8 @@ void Simulator::StartTicket(int64_t at_ms, int feature, bool incident) {
   const int user = static_cast<int>(Between(0, options_.users - 1));
   TicketEvent base;
   base.set_ticket_id(ticket_id);
-  base.set_account_id("account-" + std::to_string(user / 10));
-  base.add_features(kFeatures[feature].name);
+  base.set_account_id(AccountOf(user));
+  base.add_features(features_[feature].name);
   base.set_release("r" + std::to_string(releases_));
   if (incident) {
     base.set_type(TicketEvent::INCIDENT);
@@ -146,7 +181,7 @@ void Simulator::StartTicket(int64_t at_ms, int feature, bool incident) {
     ticket->set_public_(is_public);
     Schedule(t, std::move(event));
   };
-  const std::string owner = kFeatures[feature].team;
+  const std::string owner = features_[feature].team;
   const std::string agent = owner + "-agent-" + std::to_string(Between(1, 4));
   int64_t t = at_ms;
   step(t, TicketEvent::CREATED, TicketEvent::NEW, kSupportDesk, "", TicketEvent::END_USER,
@@ -155,7 +190,7 @@ void Simulator::StartTicket(int64_t at_ms, int feature, bool incident) {
   step(t, TicketEvent::ASSIGNED, TicketEvent::OPEN, owner, agent, TicketEvent::AGENT, false);
   // The mobile team sends a third of its tickets back to the desk, which
   // routes them to mobile again: the ping-pong ownership signals look for.
-  if (owner == "mobile" && Chance(0.33)) {
+  if (owner == kPingPongTeam && Chance(kPingPongShare)) {
     t += Between(10'000, 60'000);
     step(t, TicketEvent::ASSIGNED, TicketEvent::OPEN, kSupportDesk, "", TicketEvent::AGENT,
          false);
@@ -178,8 +213,8 @@ void Simulator::StartRelease(int64_t at_ms) {
   SetTime(at_ms, release->mutable_occurred_at());
   release->set_release("r" + std::to_string(++releases_));
   release->set_kind(ReleaseEvent::DEPLOY);
-  release->set_team(kFeatures[feature].team);
-  release->add_features(kFeatures[feature].name);
+  release->set_team(features_[feature].team);
+  release->add_features(features_[feature].name);
   const std::string name = release->release();
   Schedule(at_ms, event);
   burst_feature_ = feature;
@@ -202,7 +237,7 @@ void Simulator::StartExposure(int64_t at_ms) {
   SetTime(at_ms, exposure->mutable_occurred_at());
   const int user = static_cast<int>(Between(0, options_.users - 1));
   exposure->set_user_id("user-" + std::to_string(user));
-  exposure->set_account_id("account-" + std::to_string(user / 10));
+  exposure->set_account_id(AccountOf(user));
   exposure->set_experiment(kExperiment);
   // Each user has a variant; configured as 50/50, delivered 55/45.
   bool treatment = UserDraw(options_.seed, user, 1) >= kControlShare;
@@ -237,11 +272,38 @@ void Simulator::Generate(int64_t from_ms, int64_t to_ms, std::vector<Event>* out
   auto arrivals = [&](double per_second) {
     return std::poisson_distribution<int>(per_second * seconds)(random_);
   };
-  for (int i = arrivals(rate * 0.85); i > 0; --i) StartUsage(Between(from_ms + 1, to_ms));
-  for (int i = arrivals(rate * 0.005); i > 0; --i) {
+  // Starts per second of each kind: the demo's, or those that give the
+  // configured mix of events (a ticket or an exposure starts several).
+  double usage_starts = rate * 0.85;
+  double ticket_starts = rate * 0.005;
+  double exposure_starts = rate * 0.05;
+  double release_starts = 0;
+  const EventMix& mix = options_.mix;
+  if (!mix.IsDefault()) {
+    const double total = mix.usage + mix.ticket + mix.release + mix.exposure;
+    exposure_starts = rate * mix.exposure / total;
+    usage_starts =
+        std::max(0.0, rate * mix.usage / total - exposure_starts * kGoalsPerExposure);
+    ticket_starts = rate * mix.ticket / total / kTicketSteps;
+    release_starts = rate * mix.release / total / kReleaseEvents;
+  }
+  for (int i = arrivals(usage_starts); i > 0; --i)
+    StartUsage(Between(from_ms + 1, to_ms));
+  for (int i = arrivals(ticket_starts); i > 0; --i) {
     StartTicket(Between(from_ms + 1, to_ms), PickFeature(), /*incident=*/false);
   }
-  for (int i = arrivals(rate * 0.05); i > 0; --i) StartExposure(Between(from_ms + 1, to_ms));
+  for (int i = arrivals(exposure_starts); i > 0; --i) {
+    StartExposure(Between(from_ms + 1, to_ms));
+  }
+  if (!mix.IsDefault()) {
+    // Releases arrive like the rest rather than on the demo's schedule;
+    // sorted, so that the incident burst follows the latest release.
+    std::vector<int64_t> times(arrivals(release_starts));
+    for (int64_t& t : times) t = Between(from_ms + 1, to_ms);
+    std::sort(times.begin(), times.end());
+    for (const int64_t t : times) StartRelease(t);
+    next_release_ms_ = std::numeric_limits<int64_t>::max();
+  }
   if (burst_until_ms_ > from_ms) {
     for (int i = arrivals(0.3); i > 0; --i) {
       StartTicket(Between(from_ms + 1, std::min(to_ms, burst_until_ms_)), burst_feature_,

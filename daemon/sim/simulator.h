@@ -10,23 +10,41 @@
 
 namespace prodops::sim {
 
+// Shares of the events by kind (any scale: they are normalized). All zero:
+// the demo's mix, about 92% usage, 2% ticket and 5% exposure events and a
+// release every three minutes.
+struct EventMix {
+  double usage = 0;
+  double ticket = 0;
+  double release = 0;
+  double exposure = 0;
+  bool IsDefault() const { return usage + ticket + release + exposure == 0; }
+};
+
 struct SimulatorOptions {
   // Average events per second over all kinds. Default: 200.
   double events_per_second = 200;
-  // Simulated users (ten per account). Default: 400.
+  // Simulated users. Default: 400.
   int users = 400;
   // Default: 1.
   uint64_t seed = 1;
+  // Users per account. Default: 10.
+  int users_per_account = 10;
+  // Features, at least the demo's dozen named ones (search, checkout, ...,
+  // owned by five named teams); beyond them, feature-<i> with Zipf-like
+  // usage weights, owned round robin by `teams` teams. Defaults: 12 and 5.
+  int features = 12;
+  int teams = 5;
+  EventMix mix;
 };
 
 // A small product and its support desk, as a stream of events: users use a
-// dozen features; tickets are created, routed from the support desk to the
-// owning team, answered and solved (the mobile team bounces some back and
-// forth); every few minutes a team deploys a release, and the released
-// feature draws a burst of incident tickets; an experiment exposes users
-// with a skewed split (55/45 against a configured 50/50), and its treatment
-// converts (checkout submits after an exposure) a bit more than control.
-// Deterministic for a seed and a sequence of calls.
+// dozen features (or more: SimulatorOptions); tickets are created, routed from the
+// support desk to the owning team, answered and solved (the mobile team bounces some back
+// and forth); every few minutes a team deploys a release, and the released feature draws
+// a burst of incident tickets; an experiment exposes users with a skewed split (55/45
+// against a configured 50/50), and its treatment converts (checkout submits after an
+// exposure) a bit more than control. Deterministic for a seed and a sequence of calls.
 // Not thread-safe.
 class Simulator {
  public:
@@ -45,6 +63,12 @@ class Simulator {
     }
   };
 
+  struct Feature {
+    std::string name;
+    std::string team;
+    double weight;  // share of usage
+  };
+
   void StartUsage(int64_t at_ms);
   void StartTicket(int64_t at_ms, int feature, bool incident);
   void StartRelease(int64_t at_ms);
@@ -55,7 +79,11 @@ class Simulator {
   int64_t Between(int64_t low_ms, int64_t high_ms);
   bool Chance(double p);
 
+  std::string AccountOf(int user) const;
+
   SimulatorOptions options_;
+  std::vector<Feature> features_;
+  std::discrete_distribution<int>::param_type feature_weights_;
   std::mt19937_64 random_;
   uint64_t sequence_ = 0;
   uint64_t tickets_ = 0;

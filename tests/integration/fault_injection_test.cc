@@ -66,7 +66,11 @@ class FaultInjectionTest : public ::testing::Test {
 
     // Four hours of the simulated product, ending now: every kind of event,
     // ticket lifecycles, releases with incident bursts, an experiment.
-    sim::Simulator simulator({.events_per_second = 3, .users = 3000, .seed = 7});
+    sim::SimulatorOptions shape;
+    shape.events_per_second = 3;
+    shape.users = 3000;
+    shape.seed = 7;
+    sim::Simulator simulator(shape);
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();

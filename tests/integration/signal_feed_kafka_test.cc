@@ -167,8 +167,11 @@ void SignalFeedKafkaTest::FinalUpdatesOfAClosedWindowEqualTheExposition(
                              .count();
   const int64_t end_ms = now_ms / kDayMs * kDayMs;
   std::vector<prodops::v1::Event> events;
-  sim::Simulator({.events_per_second = 2, .users = 200, .seed = 11})
-      .Generate(end_ms - 3 * 3'600'000, end_ms, &events);
+  sim::SimulatorOptions shape;
+  shape.events_per_second = 2;
+  shape.users = 200;
+  shape.seed = 11;
+  sim::Simulator(shape).Generate(end_ms - 3 * 3'600'000, end_ms, &events);
   ASSERT_GT(events.size(), 10'000u);
   prodops::v1::Event last_usage;
   for (const auto& event : events) {

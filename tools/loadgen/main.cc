@@ -1,8 +1,9 @@
 // prodops-loadgen: writes a deterministic scenario of product events (the
 // daemon's simulator, sim::Simulator) to Kafka topics and/or NDJSON files.
 //
-// The scenario is a function of --seed, --users, --events-per-second,
-// --start-ms and --events alone: the simulator is driven over consecutive
+// The scenario is a function of --seed, --users, --events-per-second, the
+// product's shape (--accounts, --features, --teams, --mix), --start-ms and
+// --events alone: the simulator is driven over consecutive
 // one-second slices of event time from --start-ms until --events events have
 // been routed to a topic. --rate only paces the writing, never the content.
 //
@@ -56,6 +57,7 @@ constexpr const char* kUsage =
     "                       [--bootstrap HOST:PORT] [--ndjson-dir DIR] [--protobuf-dir "
     "DIR]\n"
     "                       [--seed S] [--users U] [--events-per-second R] [--rate M]\n"
+    "                       [--accounts A] [--features F] [--teams T] [--mix U,T,R,E]\n"
     "                       [--property KEY=VALUE ...]\n"
     "\n"
     "  --events N              events to write (routed to some topic); required\n"
@@ -71,6 +73,13 @@ constexpr const char* kUsage =
     "  --seed S                simulator seed (default 1)\n"
     "  --users U               simulated users (default 400)\n"
     "  --events-per-second R   event-time density of the scenario (default 200)\n"
+    "  --accounts A            accounts the users belong to (default: users / 10)\n"
+    "  --features F            features, at least the simulator's 12 named ones\n"
+    "                          (default 12)\n"
+    "  --teams T               teams owning the features beyond the named ones\n"
+    "                          (default 5)\n"
+    "  --mix U,T,R,E           shares of usage, ticket, release and exposure events,\n"
+    "                          e.g. 90,8,1,1 (default: the simulator's own mix)\n"
     "  --rate M                write at most M messages per wall-clock second\n"
     "                          (default 0: as fast as the broker takes them)\n"
     "  --property KEY=VALUE    librdkafka producer property; repeatable\n"
@@ -97,6 +106,10 @@ struct Flags {
   uint64_t seed = 1;
   int64_t users = 400;
   double events_per_second = 200;
+  int64_t accounts = 0;  // 0: one per ten users
+  int64_t features = 12;
+  int64_t teams = 5;
+  sim::EventMix mix;
   double rate = 0;
   int64_t flush_timeout_ms = 300'000;
   ingest::KafkaProperties properties;
@@ -192,6 +205,31 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
           !(flags.events_per_second > 0 && flags.events_per_second <= 1e7)) {
         return BadNumber(name, value, "a number in (0, 1e7]");
       }
+    } else if (name == "accounts") {
+      if (!absl::SimpleAtoi(value, &flags.accounts) || flags.accounts <= 0) {
+        return BadNumber(name, value, "a positive integer");
+      }
+    } else if (name == "features") {
+      if (!absl::SimpleAtoi(value, &flags.features) || flags.features < 12 ||
+          flags.features > 1'000'000) {
+        return BadNumber(name, value, "an integer in 12..1000000");
+      }
+    } else if (name == "teams") {
+      if (!absl::SimpleAtoi(value, &flags.teams) || flags.teams <= 0 ||
+          flags.teams > 1'000'000) {
+        return BadNumber(name, value, "an integer in 1..1000000");
+      }
+    } else if (name == "mix") {
+      const std::vector<std::string> parts = absl::StrSplit(value, ',');
+      double shares[4] = {};
+      bool ok = parts.size() == 4;
+      for (size_t k = 0; ok && k < parts.size(); ++k) {
+        ok = absl::SimpleAtod(parts[k], &shares[k]) && shares[k] >= 0;
+      }
+      if (!ok || shares[0] + shares[1] + shares[2] + shares[3] <= 0) {
+        return BadNumber(name, value, "four shares >= 0, not all zero, e.g. 90,8,1,1");
+      }
+      flags.mix = {shares[0], shares[1], shares[2], shares[3]};
     } else if (name == "rate") {
       if (!absl::SimpleAtod(value, &flags.rate) || !(flags.rate >= 0)) {
         return BadNumber(name, value, "a number >= 0");
@@ -213,6 +251,10 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     }
   }
   if (flags.events <= 0) return absl::InvalidArgumentError("--events N is required");
+  if (flags.accounts > flags.users) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--accounts ", flags.accounts, " is more than --users ", flags.users));
+  }
   if (!flags.start_ms.has_value())
     return absl::InvalidArgumentError("--start-ms MS is required");
   if (flags.topics.empty())
@@ -287,8 +329,19 @@ int Run(const Flags& flags) {
     return 1;
   }
 
-  sim::Simulator simulator(sim::SimulatorOptions{
-      flags.events_per_second, static_cast<int>(flags.users), flags.seed});
+  sim::SimulatorOptions shape;
+  shape.events_per_second = flags.events_per_second;
+  shape.users = static_cast<int>(flags.users);
+  shape.seed = flags.seed;
+  if (flags.accounts > 0) {
+    // Rounded up, so that there are at most --accounts of them.
+    shape.users_per_account =
+        static_cast<int>((flags.users + flags.accounts - 1) / flags.accounts);
+  }
+  shape.features = static_cast<int>(flags.features);
+  shape.teams = static_cast<int>(flags.teams);
+  shape.mix = flags.mix;
+  sim::Simulator simulator(shape);
   constexpr int64_t kSliceMs = 1000;
   std::vector<TopicStats> stats(flags.topics.size());
   std::vector<prodops::v1::Event> events;
