@@ -41,13 +41,6 @@ std::string HourKey(const std::string& feature, int64_t hour_ms) {
   return key;
 }
 
-bool SharesFeature(const ReleaseState& release, const std::vector<std::string_view>& labels) {
-  for (const std::string& feature : release.features()) {
-    if (std::find(labels.begin(), labels.end(), feature) != labels.end()) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 ReleaseSignals::ReleaseSignals(ReleaseOptions options, LabelBudget* budget,
@@ -61,7 +54,9 @@ absl::Status ReleaseSignals::Load(const state::StateStore& store) {
         if (!release.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("release signals: unreadable release state");
         }
-        releases_[std::string(key.substr(kReleasePrefix.size()))] = std::move(release);
+        const std::string name(key.substr(kReleasePrefix.size()));
+        Index(name, release);
+        releases_[name] = std::move(release);
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
@@ -95,6 +90,7 @@ void ReleaseSignals::ApplyRelease(const ReleaseEvent& event, int64_t at_ms) {
       1);
   ReleaseState& release = releases_[event.release()];
   if (release.frozen()) return;  // its windows are closed
+  Unindex(event.release(), release);
   if (event.kind() == ReleaseEvent::DEPLOY) {
     // The earliest DEPLOY defines the release, whatever the arrival order.
     if (release.deployed() && release.deploy_ms() <= at_ms) return;
@@ -115,6 +111,23 @@ void ReleaseSignals::ApplyRelease(const ReleaseEvent& event, int64_t at_ms) {
   MarkRelease(event.release());
   pending_bytes_ += release.ByteSizeLong();
   CheckFailure(event.release(), &release);
+  Index(event.release(), release);
+}
+
+void ReleaseSignals::Index(const std::string& name, const ReleaseState& release) {
+  if (!release.deployed() || release.failed() || release.frozen()) return;
+  for (const std::string& feature : release.features()) {
+    open_by_feature_[feature].insert(name);
+  }
+}
+
+void ReleaseSignals::Unindex(const std::string& name, const ReleaseState& release) {
+  for (const std::string& feature : release.features()) {
+    const auto it = open_by_feature_.find(feature);
+    if (it == open_by_feature_.end()) continue;
+    it->second.erase(name);
+    if (it->second.empty()) open_by_feature_.erase(it);
+  }
 }
 
 void ReleaseSignals::ApplyTicket(const TicketEvent& ticket, int64_t at_ms) {
@@ -139,8 +152,18 @@ void ReleaseSignals::ApplyTicket(const TicketEvent& ticket, int64_t at_ms) {
     pending_bytes_ += kHourPrefix.size() + label.size() + kHourKeyTail + 32;
   }
   if (!incident) return;
-  for (auto& [name, release] : releases_) {
-    if (SharesFeature(release, labels)) CheckFailure(name, &release);
+  // Copied: a release that fails leaves the index.
+  std::vector<std::string> open;
+  for (std::string_view label : labels) {
+    const auto it = open_by_feature_.find(absl::string_view(label.data(), label.size()));
+    if (it != open_by_feature_.end())
+      open.insert(open.end(), it->second.begin(), it->second.end());
+  }
+  for (const std::string& name : open) {
+    ReleaseState& release = releases_.at(name);
+    if (release.failed()) continue;  // about two of the ticket's features
+    CheckFailure(name, &release);
+    if (release.failed()) Unindex(name, release);
   }
 }
 
@@ -234,6 +257,7 @@ void ReleaseSignals::Advance(int64_t as_of_ms) {
       release.set_tickets_after(TicketsInHours(release, hour_ms, hour_ms + options_.impact_ms));
       release.set_tickets_before(
           TicketsInHours(release, hour_ms - kBaselineHours * kHourMs, hour_ms));
+      Unindex(it->first, release);
       release.set_frozen(true);
       MarkRelease(it->first);
     }
@@ -294,10 +318,13 @@ void ReleaseSignals::Collect(int64_t as_of_ms,
   for (const auto& [name, release] : releases_) {
     if (release.deployed()) recent.emplace_back(release.deploy_ms(), &name);
   }
-  std::sort(recent.begin(), recent.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : *a.second > *b.second;
-  });
-  if (recent.size() > options_.recent_releases) recent.resize(options_.recent_releases);
+  const size_t shown = std::min(recent.size(), options_.recent_releases);
+  std::partial_sort(recent.begin(), recent.begin() + static_cast<ptrdiff_t>(shown),
+                    recent.end(), [](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first
+                                                : *a.second > *b.second;
+                    });
+  recent.resize(shown);
   for (const auto& [deploy_ms, name_ptr] : recent) {
     const std::string& name = *name_ptr;
     const ReleaseState& release = releases_.at(name);

@@ -87,12 +87,21 @@ class ReleaseSignals final : public SignalSet {
                           int64_t to_ms) const;
   void ForgetOldestReleases();
   void MarkRelease(const std::string& name) { dirty_releases_.insert(name); }
+  // Keep open_by_feature_ in step with a release: Unindex before changing
+  // its features or its state, Index after.
+  void Index(const std::string& name, const prodops::state::ReleaseState& release);
+  void Unindex(const std::string& name, const prodops::state::ReleaseState& release);
 
   ReleaseOptions options_;
   LabelBudget* budget_;
   window::Aggregates* aggregates_;
   absl::flat_hash_map<std::string, prodops::state::ReleaseState> releases_;
   absl::flat_hash_map<std::string, Hours> hours_;  // by feature label
+  // Feature label -> the releases about it that an incident can still fail
+  // (deployed, neither failed nor frozen): an incident ticket checks these,
+  // not every release in its impact window (thousands, for teams that
+  // release often).
+  absl::flat_hash_map<std::string, absl::flat_hash_set<std::string>> open_by_feature_;
   // Tickets older than this are not kept (the largest cutoff so far).
   int64_t hours_cutoff_ms_ = INT64_MIN;
   absl::flat_hash_set<std::string> dirty_releases_;      // put, or delete if gone

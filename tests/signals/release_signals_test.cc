@@ -114,6 +114,33 @@ TEST(ChangeFailuresTest, CountsEachFailedReleaseOnceWhateverTheArrivalOrder) {
   EXPECT_EQ(samples.at(R"(prodops_releases_total{team="mobile",kind="hotfix"})"), 1);
 }
 
+// An incident fails the open releases of its features: those of the
+// earliest DEPLOY, which may come second, and those of releases loaded
+// from the store.
+TEST(ChangeFailuresTest, FollowTheFeaturesOfTheEarliestDeployAndSurviveRestarts) {
+  SignalsHarness harness;
+  harness.Apply(Release(kNoonS + 3600, "r1", "DEPLOY", "payments", "search"));
+  harness.Apply(Release(kNoonS, "r1", "DEPLOY", "payments", "checkout"));  // defines r1
+  harness.Apply(Release(kNoonS, "r2", "DEPLOY", "growth", "billing"));
+  harness.Apply(Ticket(kNoonS + 2 * kHourS, "INCIDENT", "search"));  // no longer r1's
+  EXPECT_EQ(harness.Expose().count(R"(prodops_change_failures_total{team="payments"})"),
+            0);
+  harness.Apply(Ticket(kNoonS + 3 * kHourS, "INCIDENT", "checkout"));
+  harness.Apply(Ticket(kNoonS + 4 * kHourS, "INCIDENT", "checkout"));
+  EXPECT_EQ(harness.Expose().at(R"(prodops_change_failures_total{team="payments"})"), 1);
+
+  MemoryStore store;
+  harness.Flush(&store);
+  std::unique_ptr<SignalsHarness> restarted = harness.Restart(store);
+  EXPECT_EQ(restarted->Expose().count(R"(prodops_change_failures_total{team="growth"})"),
+            0);
+  restarted->Apply(Ticket(kNoonS + 5 * kHourS, "INCIDENT", "billing"));
+  restarted->Apply(Ticket(kNoonS + 6 * kHourS, "INCIDENT", "checkout"));
+  const testing::Samples samples = restarted->Expose();
+  EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="growth"})"), 1);
+  EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+}
+
 TEST(RecentReleasesTest, OnlyTheMostRecentDeploysAreExposed) {
   SignalsOptions options;
   options.releases.recent_releases = 2;
