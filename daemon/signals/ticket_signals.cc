@@ -157,7 +157,7 @@ void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of
   AdvanceHorizon(as_of_ms);
   if (auto it = tickets_.find(ticket_event.ticket_id()); it != tickets_.end()) Settle(it);
   Ticket& ticket = tickets_[ticket_event.ticket_id()];
-  const bool had_created = ticket.current().has_created_ms();
+  const bool had_created = ticket.current().created;
   if (!ticket.Add(ticket_event, occurred_ms, horizon_ms_, options_, this)) return;
   dirty_[ticket_event.ticket_id()] = true;
   if (ticket_event.kind() == TicketEvent::CREATED && !had_created) {
@@ -203,8 +203,8 @@ absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Settle(
   ticket.CommitThrough(horizon_ms_, options_, this);
   dirty_[it->first] = true;
   if (!ticket.Expired(horizon_ms_, options_)) return ++it;
-  // Expired: the last solve is final.
-  const TicketFold& fold = ticket.current();
+  // Expired (nothing pending): the last solve is final.
+  const TicketFold& fold = ticket.committed();
   if (fold.has_created_ms() && fold.has_last_solved_ms()) {
     resolution_.Observe(aggregates_, {TeamOf(fold.team()), PriorityLabel(fold.priority())},
                         fold.last_solved_ms() - fold.created_ms());
@@ -225,8 +225,7 @@ void TicketSignals::CollectChanges(state::WriteSet* changes) {
     if (it == tickets_.end()) {
       changes->Delete(state::Family::kTickets, std::move(key));
     } else {
-      changes->Put(state::Family::kTickets, std::move(key),
-                   it->second.record().SerializeAsString());
+      changes->Put(state::Family::kTickets, std::move(key), it->second.Serialize());
     }
   }
   dirty_.clear();
@@ -295,14 +294,13 @@ void TicketSignals::CollectBacklog(int64_t as_of_ms,
   std::map<std::string, int64_t> unassigned;                    // by team
   std::map<std::string, int64_t> oldest_start_ms;               // by team
   for (const auto& [id, ticket] : tickets_) {
-    const TicketFold& fold = ticket.current();
-    if (IsDone(fold.status())) continue;
-    const std::string team = TeamOf(fold.team());
-    ++open[{PriorityLabel(fold.priority()), team}];
-    if (fold.assignee().empty()) ++unassigned[team];
-    const int64_t start_ms = fold.has_created_ms() ? fold.created_ms() : fold.first_seen_ms();
-    auto [it, inserted] = oldest_start_ms.try_emplace(team, start_ms);
-    if (!inserted) it->second = std::min(it->second, start_ms);
+    const TicketView& view = ticket.current();
+    if (IsDone(view.status)) continue;
+    const std::string team = TeamOf(view.team);
+    ++open[{PriorityLabel(view.priority), team}];
+    if (!view.assigned) ++unassigned[team];
+    auto [it, inserted] = oldest_start_ms.try_emplace(team, view.start_ms);
+    if (!inserted) it->second = std::min(it->second, view.start_ms);
   }
   auto family = [](std::string_view name) {
     const MetricDef& def = MetricOrDie(name);

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "daemon/signals/ticket_options.h"
 #include "prodops/state/ticket_state.pb.h"
 #include "prodops/v1/events.pb.h"
@@ -33,11 +35,50 @@ class TicketObserver {
 // SOLVED or CLOSED: out of the backlog.
 bool IsDone(prodops::v1::TicketEvent::Status status);
 
+// What folding reads of a TicketEvent, and all a pending event keeps: every
+// ticket event waits within the allowed lateness, and as a TicketEvent
+// message (each string and the timestamp a separate allocation) it costs
+// about twice as much.
+struct TicketChange {
+  static TicketChange Of(const prodops::v1::TicketEvent& event, int64_t occurred_ms);
+  // Back to an event, for the stored record; its ticket id, account and
+  // release are empty.
+  void ToEvent(prodops::v1::TicketEvent* event) const;
+
+  int64_t occurred_ms = 0;
+  std::string event_id;
+  std::string team;
+  std::string assignee;
+  absl::InlinedVector<std::string, 1> features;
+  prodops::v1::TicketEvent::Kind kind = prodops::v1::TicketEvent::KIND_UNSPECIFIED;
+  prodops::v1::TicketEvent::Status status = prodops::v1::TicketEvent::STATUS_UNSPECIFIED;
+  prodops::v1::TicketEvent::Type type = prodops::v1::TicketEvent::TYPE_UNSPECIFIED;
+  prodops::v1::TicketEvent::Priority priority =
+      prodops::v1::TicketEvent::PRIORITY_UNSPECIFIED;
+  prodops::v1::TicketEvent::Actor actor = prodops::v1::TicketEvent::ACTOR_UNSPECIFIED;
+  bool is_public = false;
+};
+
 // Folds one event into `ticket` (events are "after the event" snapshots:
 // status, priority and type when specified, team and assignee always) and
 // reports the transitions to `observer` (may be null).
-void FoldEvent(const prodops::v1::TicketEvent& event, int64_t occurred_ms,
-               prodops::state::TicketFold* ticket, TicketObserver* observer);
+void FoldEvent(const TicketChange& event, prodops::state::TicketFold* ticket,
+               TicketObserver* observer);
+
+// A ticket as of every event seen (committed + pending): what the backlog
+// gauges read, kept apart from the folds so that a ticket with pending
+// events does not hold a second TicketFold.
+struct TicketView {
+  static TicketView Of(const prodops::state::TicketFold& fold);
+
+  std::string team;
+  int64_t start_ms = 0;  // CREATED, or the first event without one
+  prodops::v1::TicketEvent::Status status = prodops::v1::TicketEvent::STATUS_UNSPECIFIED;
+  prodops::v1::TicketEvent::Priority priority =
+      prodops::v1::TicketEvent::PRIORITY_UNSPECIFIED;
+  bool created = false;
+  bool assigned = false;
+};
 
 // The lifecycle of one ticket, order-independent within the allowed
 // lateness.
@@ -58,6 +99,7 @@ void FoldEvent(const prodops::v1::TicketEvent& event, int64_t occurred_ms,
 class Ticket {
  public:
   Ticket() = default;
+  // A ticket as stored by Serialize().
   explicit Ticket(prodops::state::TicketRecord record);
 
   // Adds an event; false (nothing changes) if an event with its id is
@@ -78,10 +120,11 @@ class Ticket {
   bool Expired(int64_t horizon_ms, const TicketOptions& options) const;
 
   // The ticket as of every event seen (committed + pending).
-  const prodops::state::TicketFold& current() const {
-    return current_ != nullptr ? *current_ : record_.committed();
-  }
-  const prodops::state::TicketRecord& record() const { return record_; }
+  const TicketView& current() const { return current_; }
+  // The events up to the commit horizon, folded.
+  const prodops::state::TicketFold& committed() const { return record_.committed(); }
+  // The stored form: a serialized TicketRecord.
+  std::string Serialize() const;
 
  private:
   // Judges the undecided SLA clocks whose deadline is before `before_ms`
@@ -90,12 +133,11 @@ class Ticket {
                       TicketObserver* observer);
   void RefreshCurrent();
 
+  // Only the committed fold: record_.pending() stays empty in memory.
   prodops::state::TicketRecord record_;
-  // The fold of committed + pending while events are pending; null when
-  // nothing is, which is most tickets most of the time: the committed fold
-  // is then the current one, and a copy of it would double the memory of
-  // every settled ticket (its strings are most of the pipeline's state).
-  std::unique_ptr<prodops::state::TicketFold> current_;
+  // Sorted by (occurred_ms, event_id).
+  std::vector<TicketChange> pending_;
+  TicketView current_;
 };
 
 // Milliseconds of a TicketEvent's occurred_at.

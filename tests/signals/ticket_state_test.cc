@@ -1,0 +1,101 @@
+// The stored form of a ticket's state: what a restart reads back must fold
+// to the same ticket, pending events included.
+#include "daemon/signals/ticket_state.h"
+
+#include "gtest/gtest.h"
+
+namespace prodops::signals {
+namespace {
+
+using prodops::state::TicketRecord;
+using prodops::v1::TicketEvent;
+
+constexpr int64_t kDay0 = 1'772'409'600'000;  // 2026-03-02T00:00:00Z
+
+TicketEvent MakeEvent(const std::string& id, int64_t at_ms, TicketEvent::Kind kind) {
+  TicketEvent event;
+  event.set_event_id(id);
+  event.mutable_occurred_at()->set_seconds(at_ms / 1000);
+  event.mutable_occurred_at()->set_nanos(static_cast<int32_t>(at_ms % 1000) * 1'000'000);
+  event.set_ticket_id("T-1");
+  event.set_account_id("acme");
+  event.set_kind(kind);
+  event.set_team("billing");
+  event.set_priority(TicketEvent::HIGH);
+  event.set_type(TicketEvent::BUG);
+  return event;
+}
+
+TEST(TicketChangeTest, ConvertsBackToAnEventAtTheSameMillisecond) {
+  // Floor division keeps nanos non-negative before 1970, as Timestamp requires.
+  for (const int64_t ms : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{-1000},
+                           int64_t{-1001}, kDay0 + 999}) {
+    TicketChange change;
+    change.occurred_ms = ms;
+    TicketEvent event;
+    change.ToEvent(&event);
+    EXPECT_EQ(OccurredMs(event), ms);
+    EXPECT_GE(event.occurred_at().nanos(), 0) << ms;
+    EXPECT_LT(event.occurred_at().nanos(), 1'000'000'000) << ms;
+  }
+}
+
+TEST(TicketChangeTest, KeepsWhatFoldingReads) {
+  TicketEvent event = MakeEvent("e1", kDay0 + 1234, TicketEvent::COMMENT_ADDED);
+  event.set_status(TicketEvent::PENDING);
+  event.set_assignee("ana");
+  event.set_actor(TicketEvent::AGENT);
+  event.set_public_(true);
+  event.add_features("checkout");
+  event.add_features("search");
+  event.set_release("r-7");
+
+  TicketEvent back;
+  TicketChange::Of(event, OccurredMs(event)).ToEvent(&back);
+  // Only what no fold reads is gone.
+  event.clear_ticket_id();
+  event.clear_account_id();
+  event.clear_release();
+  EXPECT_EQ(back.SerializeAsString(), event.SerializeAsString());
+}
+
+TEST(TicketTest, RestoresPendingEventsFromItsStoredForm) {
+  const TicketOptions options;
+  const int64_t horizon_ms = kDay0;  // every event below is pending
+  Ticket ticket;
+  // Added out of order: the stored form keeps them sorted.
+  TicketEvent assigned = MakeEvent("e2", kDay0 + 60'000, TicketEvent::ASSIGNED);
+  assigned.set_assignee("ana");
+  assigned.set_team("payments");
+  ASSERT_TRUE(ticket.Add(assigned, OccurredMs(assigned), horizon_ms, options, nullptr));
+  const TicketEvent created = MakeEvent("e1", kDay0 + 1, TicketEvent::CREATED);
+  ASSERT_TRUE(ticket.Add(created, OccurredMs(created), horizon_ms, options, nullptr));
+  EXPECT_FALSE(ticket.Add(created, OccurredMs(created), horizon_ms, options, nullptr))
+      << "a retry of a pending event";
+
+  TicketRecord record;
+  ASSERT_TRUE(record.ParseFromString(ticket.Serialize()));
+  ASSERT_EQ(record.pending_size(), 2);
+  EXPECT_EQ(record.pending(0).event_id(), "e1");
+  EXPECT_EQ(record.pending(1).event_id(), "e2");
+  EXPECT_FALSE(record.committed().has_created_ms()) << "nothing is committed yet";
+
+  Ticket restored(record);
+  EXPECT_EQ(restored.Serialize(), ticket.Serialize());
+  EXPECT_TRUE(restored.current().created);
+  EXPECT_EQ(restored.current().start_ms, kDay0 + 1);
+  EXPECT_EQ(restored.current().team, "payments");
+  EXPECT_TRUE(restored.current().assigned);
+  EXPECT_EQ(restored.current().status, TicketEvent::NEW);
+  EXPECT_EQ(restored.NextDueMs(options), kDay0 + 1);
+
+  // Both commit alike once the horizon passes the events.
+  ticket.CommitThrough(kDay0 + 3'600'000, options, nullptr);
+  restored.CommitThrough(kDay0 + 3'600'000, options, nullptr);
+  EXPECT_EQ(restored.Serialize(), ticket.Serialize());
+  EXPECT_EQ(restored.committed().teams_size(), 2);
+  EXPECT_EQ(restored.committed().reassignment_count(), 1u);
+}
+
+}  // namespace
+}  // namespace prodops::signals
