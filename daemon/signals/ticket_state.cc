@@ -1,7 +1,6 @@
 #include "daemon/signals/ticket_state.h"
 
 #include <algorithm>
-#include <tuple>
 #include <utility>
 
 namespace prodops::signals {
@@ -20,8 +19,9 @@ bool Contains(const Repeated& values, const std::string& value) {
 
 // Sort order of pending events; the event id breaks ties between events of
 // the same instant so that every arrival order folds them alike.
-bool EventBefore(const TicketChange& a, const TicketChange& b) {
-  return std::tie(a.occurred_ms, a.event_id) < std::tie(b.occurred_ms, b.event_id);
+bool EventBefore(const TicketEvent& a, const TicketEvent& b) {
+  return std::make_pair(OccurredMs(a), std::cref(a.event_id())) <
+         std::make_pair(OccurredMs(b), std::cref(b.event_id()));
 }
 
 void FoldStatus(TicketEvent::Status status, int64_t at_ms, TicketFold* ticket,
@@ -63,43 +63,6 @@ bool IsDone(TicketEvent::Status status) {
   return status == TicketEvent::SOLVED || status == TicketEvent::CLOSED;
 }
 
-TicketChange TicketChange::Of(const TicketEvent& event, int64_t occurred_ms) {
-  TicketChange change;
-  change.occurred_ms = occurred_ms;
-  change.event_id = event.event_id();
-  change.team = event.team();
-  change.assignee = event.assignee();
-  change.features.assign(event.features().begin(), event.features().end());
-  change.kind = event.kind();
-  change.status = event.status();
-  change.type = event.type();
-  change.priority = event.priority();
-  change.actor = event.actor();
-  change.is_public = event.public_();
-  return change;
-}
-
-void TicketChange::ToEvent(TicketEvent* event) const {
-  event->Clear();
-  event->set_event_id(event_id);
-  // Floor division: OccurredMs() of the event gives occurred_ms back, also
-  // before 1970 (nanos are never negative).
-  int64_t seconds = occurred_ms / 1000;
-  if (occurred_ms % 1000 < 0) --seconds;
-  event->mutable_occurred_at()->set_seconds(seconds);
-  event->mutable_occurred_at()->set_nanos(
-      static_cast<int32_t>(occurred_ms - seconds * 1000) * 1'000'000);
-  event->set_team(team);
-  event->set_assignee(assignee);
-  for (const std::string& feature : features) event->add_features(feature);
-  event->set_kind(kind);
-  event->set_status(status);
-  event->set_type(type);
-  event->set_priority(priority);
-  event->set_actor(actor);
-  event->set_public_(is_public);
-}
-
 TicketView TicketView::Of(const TicketFold& fold) {
   TicketView view;
   view.team = fold.team();
@@ -111,36 +74,37 @@ TicketView TicketView::Of(const TicketFold& fold) {
   return view;
 }
 
-void FoldEvent(const TicketChange& event, TicketFold* ticket, TicketObserver* observer) {
-  const int64_t occurred_ms = event.occurred_ms;
+void FoldEvent(const TicketEvent& event, int64_t occurred_ms, TicketFold* ticket,
+               TicketObserver* observer) {
   const bool first_event = ticket->first_seen_ms() == 0 && ticket->last_event_ms() == 0;
   if (first_event || occurred_ms < ticket->first_seen_ms()) {
     ticket->set_first_seen_ms(occurred_ms);
   }
   ticket->set_last_event_ms(std::max(ticket->last_event_ms(), occurred_ms));
-  if (event.kind == TicketEvent::CREATED && !ticket->has_created_ms()) {
+  if (event.kind() == TicketEvent::CREATED && !ticket->has_created_ms()) {
     ticket->set_created_ms(occurred_ms);
   }
-  if (event.type != TicketEvent::TYPE_UNSPECIFIED) ticket->set_type(event.type);
-  if (event.priority != TicketEvent::PRIORITY_UNSPECIFIED)
-    ticket->set_priority(event.priority);
-  for (const std::string& feature : event.features) {
+  if (event.type() != TicketEvent::TYPE_UNSPECIFIED) ticket->set_type(event.type());
+  if (event.priority() != TicketEvent::PRIORITY_UNSPECIFIED) {
+    ticket->set_priority(event.priority());
+  }
+  for (const std::string& feature : event.features()) {
     if (!Contains(ticket->features(), feature)) ticket->add_features(feature);
   }
-  ticket->set_assignee(event.assignee);
-  if (!event.assignee.empty() && !Contains(ticket->assignees(), event.assignee)) {
-    ticket->add_assignees(event.assignee);
+  ticket->set_assignee(event.assignee());
+  if (!event.assignee().empty() && !Contains(ticket->assignees(), event.assignee())) {
+    ticket->add_assignees(event.assignee());
   }
   // Team before status, so that a reopen or a solve carries the new team.
-  FoldTeam(event.team, ticket, observer);
-  TicketEvent::Status status = event.status;
-  if (status == TicketEvent::STATUS_UNSPECIFIED && event.kind == TicketEvent::CREATED &&
+  FoldTeam(event.team(), ticket, observer);
+  TicketEvent::Status status = event.status();
+  if (status == TicketEvent::STATUS_UNSPECIFIED && event.kind() == TicketEvent::CREATED &&
       ticket->status() == TicketEvent::STATUS_UNSPECIFIED) {
     status = TicketEvent::NEW;
   }
   FoldStatus(status, occurred_ms, ticket, observer);
-  if (event.kind == TicketEvent::COMMENT_ADDED && event.actor == TicketEvent::AGENT &&
-      event.is_public && !ticket->has_first_reply_ms()) {
+  if (event.kind() == TicketEvent::COMMENT_ADDED && event.actor() == TicketEvent::AGENT &&
+      event.public_() && !ticket->has_first_reply_ms()) {
     ticket->set_first_reply_ms(occurred_ms);
     if (observer != nullptr && ticket->has_created_ms()) {
       observer->OnFirstReply(*ticket, std::max<int64_t>(0, occurred_ms - ticket->created_ms()));
@@ -149,59 +113,82 @@ void FoldEvent(const TicketChange& event, TicketFold* ticket, TicketObserver* ob
 }
 
 Ticket::Ticket(TicketRecord record) {
-  pending_.reserve(record.pending_size());
-  for (const TicketEvent& event : record.pending()) {
-    pending_.push_back(TicketChange::Of(event, OccurredMs(event)));
-  }
-  if (record.has_committed())
+  if (record.has_committed()) {
     record_.mutable_committed()->Swap(record.mutable_committed());
-  RefreshCurrent();
+  }
+  // What is left holds only the pending events, sorted when stored.
+  SetPending(record);
 }
 
 std::string Ticket::Serialize() const {
-  std::string out = record_.SerializeAsString();
-  if (pending_.empty()) return out;
-  // Serialized messages concatenate into their merge: appending a record of
-  // only the pending events spares copying the fold into one record.
+  // Serialized messages concatenate into their merge: the committed fold's
+  // record followed by the pending events' record is the whole record.
+  return record_.SerializeAsString() + pending_;
+}
+
+TicketRecord Ticket::ParsePending() const {
   TicketRecord pending;
-  for (const TicketChange& change : pending_) change.ToEvent(pending.add_pending());
-  pending.AppendToString(&out);
-  return out;
+  // Written by SetPending from a valid message: cannot fail.
+  pending.ParseFromString(pending_);
+  return pending;
+}
+
+void Ticket::SetPending(const TicketRecord& pending) {
+  pending_ = pending.SerializeAsString();
+  // Most tickets settle for good: give the buffer back.
+  if (pending_.empty()) pending_.shrink_to_fit();
+  first_pending_ms_ = pending.pending().empty() ? 0 : OccurredMs(pending.pending(0));
+  RefreshCurrent(pending);
 }
 
 bool Ticket::Add(const TicketEvent& event, int64_t occurred_ms, int64_t horizon_ms,
                  const TicketOptions& options, TicketObserver* observer) {
-  for (const TicketChange& other : pending_) {
-    if (other.event_id == event.event_id()) return false;
+  TicketRecord pending = ParsePending();
+  for (const TicketEvent& other : pending.pending()) {
+    if (other.event_id() == event.event_id()) return false;
   }
-  TicketChange change = TicketChange::Of(event, occurred_ms);
   if (occurred_ms <= horizon_ms) {
-    FoldEvent(change, record_.mutable_committed(), observer);
-  } else {
-    pending_.insert(
-        std::upper_bound(pending_.begin(), pending_.end(), change, EventBefore),
-        std::move(change));
+    FoldEvent(event, occurred_ms, record_.mutable_committed(), observer);
+    RefreshCurrent(pending);
+    return true;
   }
-  RefreshCurrent();
+  auto& events = *pending.mutable_pending();
+  const auto index =
+      std::upper_bound(events.begin(), events.end(), event, EventBefore) - events.begin();
+  TicketEvent* kept = events.Add();
+  *kept = event;
+  // Not read by FoldEvent: the ticket's key, and what other signals took
+  // from the event already.
+  kept->clear_ticket_id();
+  kept->clear_account_id();
+  kept->clear_release();
+  // Add() appended; rotate the new last element into its sorted place.
+  std::rotate(events.begin() + index, events.end() - 1, events.end());
+  SetPending(pending);
   return true;
 }
 
 void Ticket::CommitThrough(int64_t horizon_ms, const TicketOptions& options,
                            TicketObserver* observer) {
-  auto first_pending = pending_.begin();
-  for (; first_pending != pending_.end() && first_pending->occurred_ms <= horizon_ms;
-       ++first_pending) {
+  if (pending_.empty() || first_pending_ms_ > horizon_ms) {
+    JudgeDeadlines(horizon_ms, /*inclusive=*/true, options, observer);
+    return;
+  }
+  TicketRecord pending = ParsePending();
+  auto& events = *pending.mutable_pending();
+  int committed = 0;
+  for (; committed < events.size(); ++committed) {
+    const TicketEvent& event = events.Get(committed);
+    const int64_t at_ms = OccurredMs(event);
+    if (at_ms > horizon_ms) break;
     // The ticket's state holds until this event: judge the deadlines before
     // it with that state.
-    JudgeDeadlines(first_pending->occurred_ms, /*inclusive=*/false, options, observer);
-    FoldEvent(*first_pending, record_.mutable_committed(), observer);
+    JudgeDeadlines(at_ms, /*inclusive=*/false, options, observer);
+    FoldEvent(event, at_ms, record_.mutable_committed(), observer);
   }
-  const bool committed = first_pending != pending_.begin();
-  pending_.erase(pending_.begin(), first_pending);
-  // Most tickets settle for good: give the buffer back.
-  if (pending_.empty()) pending_.shrink_to_fit();
+  events.DeleteSubrange(0, committed);
   JudgeDeadlines(horizon_ms, /*inclusive=*/true, options, observer);
-  if (committed) RefreshCurrent();
+  SetPending(pending);
 }
 
 void Ticket::JudgeDeadlines(int64_t before_ms, bool inclusive, const TicketOptions& options,
@@ -232,7 +219,7 @@ void Ticket::JudgeDeadlines(int64_t before_ms, bool inclusive, const TicketOptio
 std::optional<int64_t> Ticket::NextDueMs(const TicketOptions& options) const {
   std::optional<int64_t> due;
   auto consider = [&due](int64_t at_ms) { due = due.has_value() ? std::min(*due, at_ms) : at_ms; };
-  if (!pending_.empty()) consider(pending_.front().occurred_ms);
+  if (!pending_.empty()) consider(first_pending_ms_);
   const TicketFold& ticket = record_.committed();
   if (ticket.has_created_ms()) {
     if (ticket.first_reply_clock() == prodops::state::CLOCK_PENDING) {
@@ -254,13 +241,15 @@ bool Ticket::Expired(int64_t horizon_ms, const TicketOptions& options) const {
          ticket.last_event_ms() + options.closed_ticket_expiry_ms <= horizon_ms;
 }
 
-void Ticket::RefreshCurrent() {
-  if (pending_.empty()) {
+void Ticket::RefreshCurrent(const TicketRecord& pending) {
+  if (pending.pending().empty()) {
     current_ = TicketView::Of(record_.committed());
     return;
   }
   TicketFold fold = record_.committed();
-  for (const TicketChange& change : pending_) FoldEvent(change, &fold, nullptr);
+  for (const TicketEvent& event : pending.pending()) {
+    FoldEvent(event, OccurredMs(event), &fold, nullptr);
+  }
   current_ = TicketView::Of(fold);
 }
 
