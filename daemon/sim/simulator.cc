@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <limits>
 
 namespace prodops::sim {
 
@@ -32,9 +31,8 @@ constexpr std::array<NamedFeature, 12> kNamedFeatures = {{
     {"mobile_app", "mobile", 8},
     {"settings", "mobile", 3},
 }};
-constexpr std::array<const char*, 5> kActions = {"view", "view", "click", "submit", "search"};
-constexpr std::array<const char*, 5> kNamedTeams = {"insights", "payments", "growth",
-                                                    "platform", "mobile"};
+constexpr std::array<const char*, 5> kActions = {"view", "view", "click", "submit",
+                                                 "search"};
 constexpr const char* kSupportDesk = "support";
 // Its tickets go back and forth between it and the desk.
 constexpr const char* kPingPongTeam = "mobile";
@@ -81,22 +79,46 @@ void SetTime(int64_t at_ms, google::protobuf::Timestamp* ts) {
 }  // namespace
 
 Simulator::Simulator(SimulatorOptions options)
-    : options_(options), random_(options.seed) {
-  for (const NamedFeature& f : kNamedFeatures)
+    : options_(options), starts_(StartsOf(options)), random_(options.seed) {
+  std::vector<std::string> named_teams;  // in order of first appearance
+  for (const NamedFeature& f : kNamedFeatures) {
     features_.push_back({f.name, f.team, f.weight});
+    if (std::find(named_teams.begin(), named_teams.end(), f.team) == named_teams.end()) {
+      named_teams.push_back(f.team);
+    }
+  }
   // The tail: weights falling as 1/rank from the smallest named one, so a
   // few features dominate and most are used now and then.
   for (int i = static_cast<int>(features_.size()); i < options_.features; ++i) {
     const size_t team = static_cast<size_t>(i % std::max(options_.teams, 1));
     features_.push_back(
         {"feature-" + std::to_string(i),
-         team < kNamedTeams.size() ? kNamedTeams[team] : "team-" + std::to_string(team),
+         team < named_teams.size() ? named_teams[team] : "team-" + std::to_string(team),
          3.0 * static_cast<double>(kNamedFeatures.size()) / (i + 1)});
   }
   std::vector<double> weights;
   for (const Feature& f : features_) weights.push_back(f.weight);
   feature_weights_ =
       std::discrete_distribution<int>::param_type(weights.begin(), weights.end());
+}
+
+Simulator::Starts Simulator::StartsOf(const SimulatorOptions& options) {
+  const double rate = options.events_per_second;
+  const EventMix& mix = options.mix;
+  if (mix.IsDefault()) {
+    return {.usage = rate * 0.85,
+            .ticket = rate * 0.005,
+            .exposure = rate * 0.05,
+            .release = 0};
+  }
+  // Those that give the configured mix of events: a ticket or an exposure
+  // starts several, and exposures start goal events too.
+  const double total = mix.usage + mix.ticket + mix.release + mix.exposure;
+  const double exposure = rate * mix.exposure / total;
+  return {.usage = std::max(0.0, rate * mix.usage / total - exposure * kGoalsPerExposure),
+          .ticket = rate * mix.ticket / total / kTicketSteps,
+          .exposure = exposure,
+          .release = rate * mix.release / total / kReleaseEvents};
 }
 
 std::string Simulator::AccountOf(int user) const {
@@ -265,44 +287,27 @@ void Simulator::StartExposure(int64_t at_ms) {
 }
 
 void Simulator::Generate(int64_t from_ms, int64_t to_ms, std::vector<Event>* out) {
-  if (next_release_ms_ < 0) next_release_ms_ = from_ms + 20'000;
   // Arrivals of new activity in (from, to]: a Poisson process per kind.
   const double seconds = (to_ms - from_ms) / 1000.0;
-  const double rate = options_.events_per_second;
   auto arrivals = [&](double per_second) {
     return std::poisson_distribution<int>(per_second * seconds)(random_);
   };
-  // Starts per second of each kind: the demo's, or those that give the
-  // configured mix of events (a ticket or an exposure starts several).
-  double usage_starts = rate * 0.85;
-  double ticket_starts = rate * 0.005;
-  double exposure_starts = rate * 0.05;
-  double release_starts = 0;
-  const EventMix& mix = options_.mix;
-  if (!mix.IsDefault()) {
-    const double total = mix.usage + mix.ticket + mix.release + mix.exposure;
-    exposure_starts = rate * mix.exposure / total;
-    usage_starts =
-        std::max(0.0, rate * mix.usage / total - exposure_starts * kGoalsPerExposure);
-    ticket_starts = rate * mix.ticket / total / kTicketSteps;
-    release_starts = rate * mix.release / total / kReleaseEvents;
-  }
-  for (int i = arrivals(usage_starts); i > 0; --i)
+  for (int i = arrivals(starts_.usage); i > 0; --i)
     StartUsage(Between(from_ms + 1, to_ms));
-  for (int i = arrivals(ticket_starts); i > 0; --i) {
+  for (int i = arrivals(starts_.ticket); i > 0; --i) {
     StartTicket(Between(from_ms + 1, to_ms), PickFeature(), /*incident=*/false);
   }
-  for (int i = arrivals(exposure_starts); i > 0; --i) {
+  for (int i = arrivals(starts_.exposure); i > 0; --i) {
     StartExposure(Between(from_ms + 1, to_ms));
   }
-  if (!mix.IsDefault()) {
-    // Releases arrive like the rest rather than on the demo's schedule;
-    // sorted, so that the incident burst follows the latest release.
-    std::vector<int64_t> times(arrivals(release_starts));
+  const bool scheduled_releases = options_.mix.IsDefault();
+  if (!scheduled_releases) {
+    // Releases arrive like the rest; sorted, so that the incident burst
+    // follows the latest release.
+    std::vector<int64_t> times(arrivals(starts_.release));
     for (int64_t& t : times) t = Between(from_ms + 1, to_ms);
     std::sort(times.begin(), times.end());
     for (const int64_t t : times) StartRelease(t);
-    next_release_ms_ = std::numeric_limits<int64_t>::max();
   }
   if (burst_until_ms_ > from_ms) {
     for (int i = arrivals(0.3); i > 0; --i) {
@@ -310,9 +315,12 @@ void Simulator::Generate(int64_t from_ms, int64_t to_ms, std::vector<Event>* out
                   /*incident=*/true);
     }
   }
-  while (next_release_ms_ <= to_ms) {
-    StartRelease(next_release_ms_);
-    next_release_ms_ += kReleaseEveryMs;
+  if (scheduled_releases) {
+    // The demo's: the first 20 s in, then every three minutes.
+    if (next_release_ms_ < 0) next_release_ms_ = from_ms + 20'000;
+    for (; next_release_ms_ <= to_ms; next_release_ms_ += kReleaseEveryMs) {
+      StartRelease(next_release_ms_);
+    }
   }
   while (!pending_.empty() && pending_.top().at_ms <= to_ms) {
     out->push_back(pending_.top().event);

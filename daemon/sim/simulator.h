@@ -63,6 +63,14 @@ class Simulator {
     }
   };
 
+  // Arrivals per second of new activity of each kind.
+  struct Starts {
+    double usage;
+    double ticket;
+    double exposure;
+    double release;  // 0 with the demo's mix: its releases follow a schedule
+  };
+
   struct Feature {
     std::string name;
     std::string team;
@@ -80,8 +88,10 @@ class Simulator {
   bool Chance(double p);
 
   std::string AccountOf(int user) const;
+  static Starts StartsOf(const SimulatorOptions& options);
 
-  SimulatorOptions options_;
+  const SimulatorOptions options_;
+  const Starts starts_;
   std::vector<Feature> features_;
   std::discrete_distribution<int>::param_type feature_weights_;
   std::mt19937_64 random_;
@@ -90,7 +100,7 @@ class Simulator {
   uint64_t releases_ = 0;
   int burst_feature_ = -1;     // feature hit by the latest release
   int64_t burst_until_ms_ = 0;  // incident burst lasts until then
-  int64_t next_release_ms_ = -1;
+  int64_t next_release_ms_ = -1;  // the demo's release schedule; -1 = not started
   std::priority_queue<Scheduled, std::vector<Scheduled>, std::greater<>> pending_;
 };
 

@@ -31,6 +31,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -148,12 +149,23 @@ absl::StatusOr<TopicSpec> ParseTopic(const std::string& spec) {
 }
 
 absl::Status BadNumber(const std::string& flag, const std::string& value,
-                       const char* want) {
+                       const std::string& want) {
   return absl::InvalidArgumentError(
       absl::StrCat("--", flag, " \"", value, "\" is not ", want));
 }
 
+// Parses --`flag`'s `value` into `out`: an integer in [min, max].
+absl::Status IntegerFlag(const std::string& flag, const std::string& value, int64_t min,
+                         int64_t max, int64_t* out) {
+  if (absl::SimpleAtoi(value, out) && *out >= min && *out <= max) return absl::OkStatus();
+  if (min == 1 && max == std::numeric_limits<int64_t>::max()) {
+    return BadNumber(flag, value, "a positive integer");
+  }
+  return BadNumber(flag, value, absl::StrCat("an integer in ", min, "..", max));
+}
+
 absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+  constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
   Flags flags;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -166,10 +178,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
     const std::string name = arg.substr(2);
     const std::string value = argv[++i];
+    absl::Status status;
     if (name == "events") {
-      if (!absl::SimpleAtoi(value, &flags.events) || flags.events <= 0) {
-        return BadNumber(name, value, "a positive integer");
-      }
+      status = IntegerFlag(name, value, 1, kNoLimit, &flags.events);
     } else if (name == "start-ms") {
       int64_t ms = 0;
       if (!absl::SimpleAtoi(value, &ms) || ms <= 0) {
@@ -196,29 +207,18 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       if (!absl::SimpleAtoi(value, &flags.seed))
         return BadNumber(name, value, "an integer");
     } else if (name == "users") {
-      if (!absl::SimpleAtoi(value, &flags.users) || flags.users <= 0 ||
-          flags.users > 100'000'000) {
-        return BadNumber(name, value, "an integer in 1..100000000");
-      }
+      status = IntegerFlag(name, value, 1, 100'000'000, &flags.users);
     } else if (name == "events-per-second") {
       if (!absl::SimpleAtod(value, &flags.events_per_second) ||
           !(flags.events_per_second > 0 && flags.events_per_second <= 1e7)) {
         return BadNumber(name, value, "a number in (0, 1e7]");
       }
     } else if (name == "accounts") {
-      if (!absl::SimpleAtoi(value, &flags.accounts) || flags.accounts <= 0) {
-        return BadNumber(name, value, "a positive integer");
-      }
+      status = IntegerFlag(name, value, 1, kNoLimit, &flags.accounts);
     } else if (name == "features") {
-      if (!absl::SimpleAtoi(value, &flags.features) || flags.features < 12 ||
-          flags.features > 1'000'000) {
-        return BadNumber(name, value, "an integer in 12..1000000");
-      }
+      status = IntegerFlag(name, value, 12, 1'000'000, &flags.features);
     } else if (name == "teams") {
-      if (!absl::SimpleAtoi(value, &flags.teams) || flags.teams <= 0 ||
-          flags.teams > 1'000'000) {
-        return BadNumber(name, value, "an integer in 1..1000000");
-      }
+      status = IntegerFlag(name, value, 1, 1'000'000, &flags.teams);
     } else if (name == "mix") {
       const std::vector<std::string> parts = absl::StrSplit(value, ',');
       double shares[4] = {};
@@ -235,10 +235,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
         return BadNumber(name, value, "a number >= 0");
       }
     } else if (name == "flush-timeout-ms") {
-      if (!absl::SimpleAtoi(value, &flags.flush_timeout_ms) ||
-          flags.flush_timeout_ms <= 0) {
-        return BadNumber(name, value, "a positive integer");
-      }
+      status = IntegerFlag(name, value, 1, kNoLimit, &flags.flush_timeout_ms);
     } else if (name == "property") {
       const size_t eq = value.find('=');
       if (eq == std::string::npos || eq == 0) {
@@ -249,6 +246,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag ", arg));
     }
+    if (!status.ok()) return status;
   }
   if (flags.events <= 0) return absl::InvalidArgumentError("--events N is required");
   if (flags.accounts > flags.users) {
