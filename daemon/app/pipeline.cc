@@ -364,6 +364,7 @@ absl::Status Pipeline::Flush() {
   }
   unwritten_.Clear();
   aggregates_.Written();
+  for (const auto& set : signal_sets_) set->Written();
   if (dedup_.has_value()) dedup_->Written();
   retry_backoff_ms_ = 0;
   retry_at_ms_ = 0;

@@ -42,6 +42,10 @@ class SignalSet {
   // Appends the set's own state changes since the last call.
   virtual void CollectChanges(state::WriteSet* changes) {}
 
+  // The changes collected so far are in the store (the write that took
+  // them succeeded): state kept only for the store may leave memory now.
+  virtual void Written() {}
+
   // Approximate bytes of changes not yet collected (counts toward the
   // flush-when-full budget).
   virtual size_t PendingBytes() const { return 0; }

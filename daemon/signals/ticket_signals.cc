@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include "absl/strings/str_cat.h"
+#include "daemon/common/log.h"
 #include "daemon/export/snapshot.h"
 #include "daemon/signals/product_metrics.h"
 #include "daemon/window/encoding.h"
@@ -36,6 +38,8 @@ constexpr std::string_view kSpike = "prodops_firefighting_spike";
 
 constexpr char kTicketPrefix = 't';
 constexpr char kHorizonKey = 'h';
+constexpr char kIndexPrefix = 'x';
+constexpr char kIndexMarkerKey = 'i';
 constexpr int64_t kHourMs = 3'600'000;
 // Consistency constant of the MAD for normally distributed data.
 constexpr double kMadScale = 1.4826;
@@ -47,6 +51,31 @@ std::string TypeLabel(const TicketFold& ticket) {
 
 std::string PriorityLabel(TicketEvent::Priority priority) {
   return EnumLabel(TicketEvent::Priority_descriptor(), priority);
+}
+
+std::string BigEndian64(int64_t value) {
+  std::string out;
+  window::internal::PutFixedBigEndian(static_cast<uint64_t>(value), 8, &out);
+  return out;
+}
+
+// The expiry index key of ticket `id` (all keys of an expiry when `id` is
+// empty). Times before the epoch sort first.
+std::string ExpiryIndexKey(int64_t expires_ms, std::string_view id) {
+  std::string key(1, kIndexPrefix);
+  key += BigEndian64(std::max<int64_t>(0, expires_ms));
+  key += id;
+  return key;
+}
+
+constexpr size_t kIndexIdOffset = 1 + 8;
+
+void LogReadError(uint64_t* errors, const absl::Status& status) {
+  // Rare, and a store that cannot be read fails the next write too (the
+  // daemon then reports not ready): log the first of each thousand.
+  if ((*errors)++ % 1000 == 0) {
+    Log(LogLevel::kError, absl::StrCat("cannot read ticket state: ", status.message()));
+  }
 }
 
 double Median(std::vector<double> values) {
@@ -123,14 +152,31 @@ TicketSignals::TicketSignals(TicketOptions options, LabelBudget* budget,
 absl::Status TicketSignals::Load(const state::StateStore& store) {
   tickets_.clear();
   dirty_.clear();
+  evictable_.clear();
+  index_deletes_.clear();
+  index_scanned_ms_ = 0;
+  store_ = &store;
+  absl::StatusOr<std::string> marker =
+      store.Get(state::Family::kTickets, std::string_view(&kIndexMarkerKey, 1));
+  if (!marker.ok() && !absl::IsNotFound(marker.status())) return marker.status();
+  const bool indexed =
+      marker.ok() && *marker == BigEndian64(options_.closed_ticket_expiry_ms);
+  index_marker_dirty_ = !indexed;
   absl::Status status = store.Scan(
       state::Family::kTickets, std::string_view(&kTicketPrefix, 1),
-      [this](std::string_view key, std::string_view value) -> absl::Status {
+      [this, indexed](std::string_view key, std::string_view value) -> absl::Status {
         TicketRecord record;
         if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("ticket state: unparsable record");
         }
-        tickets_.emplace(std::string(key.substr(1)), Ticket(std::move(record)));
+        Ticket ticket(std::move(record));
+        std::string id(key.substr(1));
+        if (ticket.Dormant()) {
+          if (indexed) return absl::OkStatus();  // kept in the store only
+          // Written again with its index entry, then dropped from memory.
+          dirty_[id] = true;
+        }
+        tickets_.emplace(std::move(id), std::move(ticket));
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
@@ -155,7 +201,9 @@ void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of
   // replay) cannot change how this event is folded, or whether the ticket
   // expired before it came.
   AdvanceHorizon(as_of_ms);
-  if (auto it = tickets_.find(ticket_event.ticket_id()); it != tickets_.end()) Settle(it);
+  auto it = tickets_.find(ticket_event.ticket_id());
+  if (it == tickets_.end()) it = Restore(ticket_event.ticket_id());
+  if (it != tickets_.end()) Settle(it);
   Ticket& ticket = tickets_[ticket_event.ticket_id()];
   const bool had_created = ticket.current().created;
   if (!ticket.Add(ticket_event, occurred_ms, horizon_ms_, options_, this)) return;
@@ -203,19 +251,88 @@ absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Settle(
   ticket.CommitThrough(horizon_ms_, options_, this);
   dirty_[it->first] = true;
   if (!ticket.Expired(horizon_ms_, options_)) return ++it;
-  // Expired (nothing pending): the last solve is final.
-  const TicketFold& fold = ticket.committed();
-  if (fold.has_created_ms() && fold.has_last_solved_ms()) {
-    resolution_.Observe(aggregates_, {TeamOf(fold.team()), PriorityLabel(fold.priority())},
-                        fold.last_solved_ms() - fold.created_ms());
+  ObserveResolution(ticket.committed());
+  // Its index entry may be in a write that failed and is yet to be retried,
+  // out of the scan's sight: delete it after that.
+  if (store_ != nullptr) {
+    index_deletes_.push_back(ExpiryIndexKey(ticket.ExpiresAtMs(options_), it->first));
   }
   tickets_.erase(it++);
   return it;
 }
 
+void TicketSignals::ObserveResolution(const TicketFold& fold) {
+  if (fold.has_created_ms() && fold.has_last_solved_ms()) {
+    resolution_.Observe(aggregates_, {TeamOf(fold.team()), PriorityLabel(fold.priority())},
+                        fold.last_solved_ms() - fold.created_ms());
+  }
+}
+
+absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Restore(
+    const std::string& id) {
+  // Changed since the last write and not in memory: deleted.
+  if (store_ == nullptr || dirty_.contains(id)) return tickets_.end();
+  absl::StatusOr<std::string> stored =
+      store_->Get(state::Family::kTickets, kTicketPrefix + id);
+  if (!stored.ok()) {
+    if (!absl::IsNotFound(stored.status())) LogReadError(&read_errors_, stored.status());
+    return tickets_.end();
+  }
+  TicketRecord record;
+  if (!record.ParseFromString(*stored)) {
+    LogReadError(&read_errors_, absl::DataLossError("unparsable record of ticket " + id));
+    return tickets_.end();
+  }
+  // As stored: if the event leaves it dormant it can go again.
+  evictable_.insert(id);
+  return tickets_.emplace(id, Ticket(std::move(record))).first;
+}
+
+void TicketSignals::ExpireStored() {
+  if (store_ == nullptr || horizon_ms_ < index_scanned_ms_) return;
+  std::vector<std::string> due;
+  absl::Status status =
+      store_->ScanRange(state::Family::kTickets, ExpiryIndexKey(index_scanned_ms_, ""),
+                        ExpiryIndexKey(horizon_ms_ + 1, ""),
+                        [&due](std::string_view key, std::string_view) {
+                          if (key.size() > kIndexIdOffset) due.emplace_back(key);
+                          return absl::OkStatus();
+                        });
+  if (!status.ok()) {
+    LogReadError(&read_errors_, status);
+    return;  // the next Advance scans again
+  }
+  index_scanned_ms_ = horizon_ms_ + 1;
+  for (std::string& key : due) {
+    const std::string id = key.substr(kIndexIdOffset);
+    index_deletes_.push_back(std::move(key));
+    // In memory (Settle expires those), or deleted already.
+    if (tickets_.contains(id) || dirty_.contains(id)) continue;
+    absl::StatusOr<std::string> stored =
+        store_->Get(state::Family::kTickets, kTicketPrefix + id);
+    if (!stored.ok()) {
+      if (!absl::IsNotFound(stored.status()))
+        LogReadError(&read_errors_, stored.status());
+      continue;
+    }
+    TicketRecord record;
+    if (!record.ParseFromString(*stored)) {
+      LogReadError(&read_errors_,
+                   absl::DataLossError("unparsable record of ticket " + id));
+      continue;
+    }
+    const Ticket ticket(std::move(record));
+    // Reopened since, and dormant again: its later entry is not due yet.
+    if (!ticket.Expired(horizon_ms_, options_)) continue;
+    ObserveResolution(ticket.committed());
+    dirty_[id] = true;  // not in memory: deleted
+  }
+}
+
 void TicketSignals::Advance(int64_t as_of_ms) {
   AdvanceHorizon(as_of_ms);
   for (auto it = tickets_.begin(); it != tickets_.end();) it = Settle(it);
+  ExpireStored();
 }
 
 void TicketSignals::CollectChanges(state::WriteSet* changes) {
@@ -224,17 +341,44 @@ void TicketSignals::CollectChanges(state::WriteSet* changes) {
     const auto it = tickets_.find(id);
     if (it == tickets_.end()) {
       changes->Delete(state::Family::kTickets, std::move(key));
-    } else {
-      changes->Put(state::Family::kTickets, std::move(key), it->second.Serialize());
+      continue;
+    }
+    const Ticket& ticket = it->second;
+    changes->Put(state::Family::kTickets, std::move(key), ticket.Serialize());
+    if (store_ != nullptr && ticket.Dormant()) {
+      // Advance() expired the dormant tickets due by the horizon, so this
+      // entry is later than every one ExpireStored() visited.
+      changes->Put(state::Family::kTickets,
+                   ExpiryIndexKey(ticket.ExpiresAtMs(options_), id), "");
+      evictable_.insert(id);
     }
   }
   dirty_.clear();
+  for (std::string& key : index_deletes_) {
+    changes->Delete(state::Family::kTickets, std::move(key));
+  }
+  index_deletes_.clear();
+  if (index_marker_dirty_) {
+    changes->Put(state::Family::kTickets, std::string(1, kIndexMarkerKey),
+                 BigEndian64(options_.closed_ticket_expiry_ms));
+    index_marker_dirty_ = false;
+  }
   if (horizon_dirty_) {
-    std::string value;
-    window::internal::PutFixedBigEndian(static_cast<uint64_t>(horizon_ms_), 8, &value);
-    changes->Put(state::Family::kTickets, std::string(1, kHorizonKey), std::move(value));
+    changes->Put(state::Family::kTickets, std::string(1, kHorizonKey),
+                 BigEndian64(horizon_ms_));
     horizon_dirty_ = false;
   }
+}
+
+void TicketSignals::Written() {
+  // Right after the write that took every change collected: a ticket still
+  // dormant is stored as it is in memory.
+  for (const std::string& id : evictable_) {
+    if (auto it = tickets_.find(id); it != tickets_.end() && it->second.Dormant()) {
+      tickets_.erase(it);
+    }
+  }
+  evictable_.clear();
 }
 
 size_t TicketSignals::PendingBytes() const {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "daemon/signals/catalog.h"
 #include "daemon/signals/label_budget.h"
 #include "daemon/signals/signal_set.h"
@@ -23,12 +24,25 @@ bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours);
 // first-reply and resolution times, SLA breaches, reassignments and
 // ping-pong, firefighting ratio and spike.
 //
-// Per-ticket state (see Ticket) lives in memory and in Family::kTickets
-// ('t' + ticket_id -> TicketRecord; 'h' -> the commit horizon, int64 BE);
-// it is written through CollectChanges() with the input offsets. Counters
-// and histograms live in the shared Aggregates. SOLVED/CLOSED tickets are
-// deleted options.closed_ticket_expiry_ms after their last event; open
-// tickets stay. Advance() visits every ticket: O(tickets) per flush.
+// Per-ticket state (see Ticket) lives in Family::kTickets ('t' + ticket_id
+// -> TicketRecord; 'h' -> the commit horizon, int64 BE); it is written
+// through CollectChanges() with the input offsets. Counters and histograms
+// live in the shared Aggregates. SOLVED/CLOSED tickets are deleted
+// options.closed_ticket_expiry_ms after their last event; open tickets stay.
+//
+// Memory holds the tickets that can still change without an event of
+// their own: open ones, and those with events waiting for the horizon. A
+// dormant ticket (Ticket::Dormant: done, nothing pending) leaves memory once
+// the write that stored it succeeded (Written), since days may pass before
+// it expires and most never reopen. An event for it reads it back (Apply);
+// its expiry is found through an index in the same family ('x' + expiry
+// ms, uint64 BE, + ticket_id -> ""), scanned up to the horizon by
+// Advance(). Index entries are hints: one whose ticket is in memory, gone,
+// or no longer due is dropped. 'i' holds the closed_ticket_expiry_ms the
+// index was built with; a state without it, or built with another value,
+// is loaded whole and indexed again. Without a store (Load not called)
+// everything stays in memory. Advance() visits every ticket in memory:
+// O(tickets in memory) per flush.
 //
 // Team labels go through the shared LabelBudget: each ticket event's team
 // is admitted once, in Apply(); every label (counters committed later,
@@ -45,11 +59,15 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
   void Advance(int64_t as_of_ms) override;
   void CollectChanges(state::WriteSet* changes) override;
+  void Written() override;
   size_t PendingBytes() const override;
   void Collect(int64_t as_of_ms, std::vector<prometheus::MetricFamily>* out) const override;
 
   // Tickets in memory (for tests and memory accounting).
   size_t ticket_count() const { return tickets_.size(); }
+  // Stored tickets that could not be read back (each logged; the event
+  // then starts the ticket afresh).
+  uint64_t read_errors() const { return read_errors_; }
 
  private:
   // TicketObserver: counters of committed transitions.
@@ -76,6 +94,14 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   // an event to it, so the outcome never depends on when flushes happen.
   absl::flat_hash_map<std::string, Ticket>::iterator Settle(
       absl::flat_hash_map<std::string, Ticket>::iterator it);
+  // The resolution of a ticket that expires: its last solve is final.
+  void ObserveResolution(const prodops::state::TicketFold& fold);
+  // Reads ticket `id` back from the store into memory if it is kept there
+  // only; tickets_.end() if it is not (or cannot be read).
+  absl::flat_hash_map<std::string, Ticket>::iterator Restore(const std::string& id);
+  // Expires the tickets kept only in the store whose expiry is at or before
+  // the horizon, through the expiry index.
+  void ExpireStored();
 
   const TicketOptions options_;
   // Whether the Aggregates keep the hourly buckets the spike baseline needs.
@@ -87,6 +113,20 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   absl::flat_hash_map<std::string, Ticket> tickets_;
   // Ticket ids changed or deleted since the last CollectChanges().
   absl::flat_hash_map<std::string, bool> dirty_;
+  // Where dormant tickets are kept; null until Load().
+  const state::StateStore* store_ = nullptr;
+  // Dormant tickets collected for a write (or read back unchanged): Written()
+  // drops them from memory.
+  absl::flat_hash_set<std::string> evictable_;
+  // Expiry index entries visited by ExpireStored(), deleted by the next
+  // CollectChanges().
+  std::vector<std::string> index_deletes_;
+  // Index entries with an earlier expiry have been visited (new entries are
+  // always later: a dormant ticket due by the horizon expires instead).
+  int64_t index_scanned_ms_ = 0;
+  // Whether the next CollectChanges() writes the index's 'i' entry.
+  bool index_marker_dirty_ = false;
+  uint64_t read_errors_ = 0;
   // Events at or before it are late (folded on arrival); it only grows.
   int64_t horizon_ms_ = std::numeric_limits<int64_t>::min();
   bool horizon_dirty_ = false;

@@ -115,6 +115,8 @@ void FoldEvent(const TicketEvent& event, int64_t occurred_ms, TicketFold* ticket
 Ticket::Ticket(TicketRecord record) {
   if (record.has_committed()) {
     record_.mutable_committed()->Swap(record.mutable_committed());
+    // Or the left-over empty fold would count as pending.
+    record.clear_committed();
   }
   // What is left holds only the pending events, sorted when stored.
   SetPending(record);
@@ -229,16 +231,20 @@ std::optional<int64_t> Ticket::NextDueMs(const TicketOptions& options) const {
       consider(ticket.created_ms() + options.resolution_sla.For(ticket.priority()));
     }
   }
-  if (pending_.empty() && IsDone(ticket.status())) {
-    consider(ticket.last_event_ms() + options.closed_ticket_expiry_ms);
-  }
+  if (Dormant()) consider(ExpiresAtMs(options));
   return due;
 }
 
+bool Ticket::Dormant() const {
+  return pending_.empty() && IsDone(record_.committed().status());
+}
+
+int64_t Ticket::ExpiresAtMs(const TicketOptions& options) const {
+  return record_.committed().last_event_ms() + options.closed_ticket_expiry_ms;
+}
+
 bool Ticket::Expired(int64_t horizon_ms, const TicketOptions& options) const {
-  const TicketFold& ticket = record_.committed();
-  return pending_.empty() && IsDone(ticket.status()) &&
-         ticket.last_event_ms() + options.closed_ticket_expiry_ms <= horizon_ms;
+  return Dormant() && ExpiresAtMs(options) <= horizon_ms;
 }
 
 void Ticket::RefreshCurrent(const TicketRecord& pending) {

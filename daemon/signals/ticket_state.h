@@ -90,7 +90,13 @@ class Ticket {
   // event, undecided SLA deadline or expiry; nullopt if none.
   std::optional<int64_t> NextDueMs(const TicketOptions& options) const;
 
-  // Done, nothing pending, and no event for the expiry past `horizon_ms`.
+  // Done, with nothing pending: only an event (a reopen) or the expiry can
+  // change it, and its SLA clocks stop as met (judging them later gives the
+  // same counters).
+  bool Dormant() const;
+  // When a dormant ticket expires: its last event + the closed-ticket expiry.
+  int64_t ExpiresAtMs(const TicketOptions& options) const;
+  // Dormant, and the horizon is at or past its expiry.
   bool Expired(int64_t horizon_ms, const TicketOptions& options) const;
 
   // The ticket as of every event seen (committed + pending).

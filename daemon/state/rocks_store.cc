@@ -87,17 +87,6 @@ absl::Status UnknownFamilyError(Family family) {
       absl::StrCat("unknown state family ", static_cast<int>(family)));
 }
 
-// The smallest key greater than every key starting with `prefix`, or "" if
-// there is none (the prefix is empty or all 0xff).
-std::string PrefixSuccessor(std::string_view prefix) {
-  std::string bound(prefix);
-  while (!bound.empty() && static_cast<unsigned char>(bound.back()) == 0xff) {
-    bound.pop_back();
-  }
-  if (!bound.empty()) bound.back() = static_cast<char>(bound.back() + 1);
-  return bound;
-}
-
 // Drops Family::kDedup entries whose leading big-endian int64 is below the
 // cutoff (see StateStore::SetDedupCutoff). Runs on compaction threads.
 class DedupExpiryFilter final : public rocksdb::CompactionFilter {
@@ -428,26 +417,22 @@ absl::Status RocksStore::Write(const WriteSet& changes) {
   return written;
 }
 
-absl::Status RocksStore::Scan(
-    Family family, std::string_view prefix,
-    const std::function<absl::Status(std::string_view key, std::string_view value)>&
-        visit) const {
+absl::Status RocksStore::ScanRange(Family family, std::string_view begin,
+                                   std::string_view end, const Visitor& visit) const {
   if (!IsKnownFamily(family)) return UnknownFamilyError(family);
   rocksdb::ReadOptions read_options;
   // No prefix extractor is configured; say so explicitly so that adding one
   // later cannot silently truncate scans.
   read_options.total_order_seek = true;
-  // The upper bound lets RocksDB stop at the end of the prefix instead of
+  // The upper bound lets RocksDB stop at the end of the range instead of
   // stepping over tombstones beyond it (retention leaves many).
-  const std::string upper = PrefixSuccessor(prefix);
-  rocksdb::Slice upper_slice(upper);
-  if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
+  rocksdb::Slice upper(end.data(), end.size());
+  if (!end.empty()) read_options.iterate_upper_bound = &upper;
 
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(read_options, impl_->Handle(family)));
-  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size())); it->Valid(); it->Next()) {
+  for (it->Seek(rocksdb::Slice(begin.data(), begin.size())); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
-    if (!key.starts_with(rocksdb::Slice(prefix.data(), prefix.size()))) break;
     const rocksdb::Slice value = it->value();
     if (absl::Status s = visit(std::string_view(key.data(), key.size()),
                                std::string_view(value.data(), value.size()));

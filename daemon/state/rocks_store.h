@@ -46,10 +46,9 @@ class RocksStore final : public StateStore {
   ~RocksStore() override;
 
   [[nodiscard]] absl::Status Write(const WriteSet& changes) override;
-  [[nodiscard]] absl::Status Scan(
-      Family family, std::string_view prefix,
-      const std::function<absl::Status(std::string_view key, std::string_view value)>&
-          visit) const override;
+  [[nodiscard]] absl::Status ScanRange(Family family, std::string_view begin,
+                                       std::string_view end,
+                                       const Visitor& visit) const override;
   [[nodiscard]] absl::StatusOr<std::string> Get(Family family,
                                                 std::string_view key) const override;
   void SetDedupCutoff(int64_t cutoff) override;

@@ -20,4 +20,13 @@ const char* FamilyName(Family family) {
   return "unknown";
 }
 
+std::string PrefixSuccessor(std::string_view prefix) {
+  std::string bound(prefix);
+  while (!bound.empty() && static_cast<unsigned char>(bound.back()) == 0xff) {
+    bound.pop_back();
+  }
+  if (!bound.empty()) bound.back() = static_cast<char>(bound.back() + 1);
+  return bound;
+}
+
 }  // namespace prodops::state

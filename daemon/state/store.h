@@ -64,6 +64,10 @@ class WriteSet {
   size_t bytes_ = 0;
 };
 
+// The first key after every key that starts with `prefix`; empty if there
+// is none (the prefix is empty or all 0xff).
+std::string PrefixSuccessor(std::string_view prefix);
+
 // Durable key-value state. Single writer: the pipeline thread. Errors are
 // values; an error from Write means nothing of the WriteSet was applied.
 class StateStore {
@@ -74,12 +78,21 @@ class StateStore {
   // process kill once this returns OK).
   [[nodiscard]] virtual absl::Status Write(const WriteSet& changes) = 0;
 
+  using Visitor =
+      std::function<absl::Status(std::string_view key, std::string_view value)>;
+
+  // Calls `visit` for every key in [begin, end) (no upper bound if `end` is
+  // empty), in key order. Stops early and returns the error if `visit`
+  // returns one.
+  [[nodiscard]] virtual absl::Status ScanRange(Family family, std::string_view begin,
+                                               std::string_view end,
+                                               const Visitor& visit) const = 0;
+
   // Calls `visit` for every key starting with `prefix`, in key order.
-  // Stops early and returns the error if `visit` returns one.
-  [[nodiscard]] virtual absl::Status Scan(
-      Family family, std::string_view prefix,
-      const std::function<absl::Status(std::string_view key, std::string_view value)>&
-          visit) const = 0;
+  [[nodiscard]] absl::Status Scan(Family family, std::string_view prefix,
+                                  const Visitor& visit) const {
+    return ScanRange(family, prefix, PrefixSuccessor(prefix), visit);
+  }
 
   // The value of `key`, or NotFound.
   [[nodiscard]] virtual absl::StatusOr<std::string> Get(Family family,

@@ -63,6 +63,8 @@ class SignalsHarness {
     aggregates_.CollectChanges(&changes);
     for (const auto& set : sets_) set->CollectChanges(&changes);
     ASSERT_TRUE(store->Write(changes).ok());
+    aggregates_.Written();
+    for (const auto& set : sets_) set->Written();
   }
 
   // A fresh harness restored from `store`, as after a restart.

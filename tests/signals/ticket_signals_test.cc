@@ -114,12 +114,32 @@ class TicketSignalsTest : public ::testing::Test {
     return exporter::SerializeExposition(families);
   }
 
+  // What the pipeline's flush writes, and tells the sets once written.
   void Persist() {
     state::WriteSet changes;
     aggregates_->CollectChanges(&changes);
     budget_->CollectChanges(&changes);
     signals_->CollectChanges(&changes);
     ASSERT_TRUE(store_.Write(changes).ok());
+    aggregates_->Written();
+    signals_->Written();
+  }
+
+  // Restores the state from store_ (or starts it, if empty): from then on
+  // dormant tickets are kept in store_ only.
+  void Load() {
+    ASSERT_TRUE(aggregates_->Load(store_).ok());
+    ASSERT_TRUE(budget_->Load(store_).ok());
+    ASSERT_TRUE(signals_->Load(store_).ok());
+  }
+
+  // Keys of the tickets family that start with `prefix`.
+  size_t StoredKeys(char prefix) const {
+    size_t count = 0;
+    for (const auto& [key, value] : store_.Contents(state::Family::kTickets)) {
+      if (!key.empty() && key[0] == prefix) ++count;
+    }
+    return count;
   }
 
   TicketOptions options_;
@@ -278,6 +298,131 @@ TEST_F(TicketSignalsTest, SolvedTicketExpiresAndItsResolutionIsObservedThen) {
             1);
   Persist();
   EXPECT_EQ(store_.Contents(state::Family::kTickets).count("tT1"), 0);
+}
+
+// Tickets that leave memory while solved: T1 is reopened by an event after
+// its resolution deadline passed in the store, T2 expires from the store,
+// T3 stays open.
+std::vector<Spec> DormancySpecs() {
+  return {Created("a1", "T1", kDay0, "a", TicketEvent::URGENT),
+          Status("a2", "T1", kDay0 + 30 * kMinute, TicketEvent::SOLVED, "a"),
+          Created("b1", "T2", kDay0 + 10 * kMinute, "b"),
+          Status("b2", "T2", kDay0 + 40 * kMinute, TicketEvent::SOLVED, "b"),
+          Created("c1", "T3", kDay0 + 2 * kHour, "a")};
+}
+std::vector<Spec> ReopenSpecs() {
+  return {Status("a3", "T1", kDay0 + 5 * kHour, TicketEvent::OPEN, "a"),
+          Assigned("a4", "T1", kDay0 + 6 * kHour, "b"),
+          Status("a5", "T1", kDay0 + 7 * kHour, TicketEvent::SOLVED, "b")};
+}
+constexpr int64_t kDormancyCheckpoints[] = {3 * kHour, 9 * kHour, 31 * kHour, 32 * kHour};
+
+TEST_F(TicketSignalsTest, DormantTicketsLeaveMemoryWithoutChangingAnySignal) {
+  options_.closed_ticket_expiry_ms = 24 * kHour;
+  // Every signal as of each checkpoint, all tickets in memory (no store).
+  Reset();
+  std::vector<std::string> expected;
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  expected.push_back(Exposition(kDay0 + 3 * kHour));
+  Feed(ReopenSpecs());
+  for (int64_t at : {9 * kHour, 31 * kHour, 32 * kHour}) {
+    At(kDay0 + at);
+    expected.push_back(Exposition(kDay0 + at));
+  }
+  EXPECT_EQ(signals_->ticket_count(), 1);  // T3
+
+  // The same with a store and a flush at each checkpoint.
+  Reset();
+  as_of_ = 0;
+  Load();
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  Persist();
+  EXPECT_EQ(Exposition(kDay0 + 3 * kHour), expected[0]);
+  EXPECT_EQ(signals_->ticket_count(), 1);  // T1 and T2 are in the store only
+  EXPECT_EQ(StoredKeys('t'), 3);
+  EXPECT_EQ(StoredKeys('x'), 2);
+  Feed(ReopenSpecs());
+  EXPECT_EQ(signals_->ticket_count(), 2);  // T1 read back
+  for (size_t i = 1; i < std::size(kDormancyCheckpoints); ++i) {
+    const int64_t at = kDay0 + kDormancyCheckpoints[i];
+    At(at);
+    Persist();
+    EXPECT_EQ(Exposition(at), expected[i]) << "checkpoint " << i;
+  }
+  // T2 expired at 00:40 + 24 h, T1 at 07:00 + 24 h: both were observed and
+  // deleted, with their index entries.
+  const Samples last = ParseExposition(expected.back());
+  EXPECT_EQ(testing::SumOf(last, "prodops_ticket_resolution_seconds_count"), 2);
+  EXPECT_EQ(Value(last, "prodops_tickets_reopened_total{team=\"a\"}"), 1);
+  EXPECT_EQ(Value(last, "prodops_ticket_reassignments_total{team=\"b\"}"), 1);
+  // T3's first reply (8 h for normal priority); none for T1 or T2.
+  EXPECT_EQ(testing::SumOf(last, "prodops_sla_breaches_total"), 1);
+  EXPECT_EQ(signals_->ticket_count(), 1);
+  EXPECT_EQ(StoredKeys('t'), 1);
+  EXPECT_EQ(StoredKeys('x'), 0);
+  EXPECT_EQ(signals_->read_errors(), 0);
+}
+
+TEST_F(TicketSignalsTest, RestartLeavesDormantTicketsInTheStore) {
+  options_.closed_ticket_expiry_ms = 24 * kHour;
+  Reset();
+  Load();
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  Persist();
+  Reset();
+  Load();
+  EXPECT_EQ(signals_->ticket_count(), 1);  // T3
+  as_of_ = kDay0 + 3 * kHour;
+  Feed(ReopenSpecs());
+  EXPECT_EQ(signals_->ticket_count(), 2);
+  At(kDay0 + 9 * kHour);
+  Persist();
+  const Samples samples = At(kDay0 + 32 * kHour);
+  EXPECT_EQ(Value(samples, "prodops_tickets_reopened_total{team=\"a\"}"), 1);
+  // T1 (team b since a4; its events' snapshots make it normal) and T2.
+  EXPECT_EQ(Value(samples,
+                  "prodops_ticket_resolution_seconds_count{team=\"b\",priority="
+                  "\"normal\"}"),
+            2);
+  EXPECT_EQ(signals_->ticket_count(), 1);
+}
+
+TEST_F(TicketSignalsTest, StateWithoutTheExpiryIndexIsLoadedWholeAndIndexedOnce) {
+  options_.closed_ticket_expiry_ms = 24 * kHour;
+  Reset();  // no Load: everything in memory, no index written
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  Persist();
+  EXPECT_EQ(StoredKeys('x'), 0);
+  EXPECT_EQ(StoredKeys('i'), 0);
+  Reset();
+  Load();
+  EXPECT_EQ(signals_->ticket_count(), 3);
+  Persist();
+  EXPECT_EQ(signals_->ticket_count(), 1);
+  EXPECT_EQ(StoredKeys('x'), 2);
+  EXPECT_EQ(StoredKeys('i'), 1);
+  // Another expiry setting builds the index again.
+  options_.closed_ticket_expiry_ms = 48 * kHour;
+  Reset();
+  Load();
+  EXPECT_EQ(signals_->ticket_count(), 3);
+  Persist();
+  EXPECT_EQ(signals_->ticket_count(), 1);
+  // The entries of the old setting are due first; they find T1 and T2 not
+  // yet expired and go, so each expires once, at 48 h.
+  Samples samples = At(kDay0 + 32 * kHour);
+  Persist();
+  EXPECT_EQ(testing::SumOf(samples, "prodops_ticket_resolution_seconds_count"), 0);
+  EXPECT_EQ(StoredKeys('x'), 2);
+  samples = At(kDay0 + 50 * kHour);
+  Persist();
+  EXPECT_EQ(testing::SumOf(samples, "prodops_ticket_resolution_seconds_count"), 2);
+  EXPECT_EQ(StoredKeys('x'), 0);
+  EXPECT_EQ(StoredKeys('t'), 1);
 }
 
 TEST_F(TicketSignalsTest, StateSurvivesARestartWithPendingEvents) {

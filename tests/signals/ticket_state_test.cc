@@ -88,5 +88,28 @@ TEST(TicketTest, RestoresPendingEventsFromItsStoredForm) {
   EXPECT_EQ(restored.committed().reassignment_count(), 1u);
 }
 
+TEST(TicketTest, ASolvedTicketRestoredFromItsStoredFormIsDormantAsBefore) {
+  const TicketOptions options;
+  Ticket ticket;
+  const TicketEvent created = MakeEvent("e1", kDay0, TicketEvent::CREATED);
+  TicketEvent solved = MakeEvent("e2", kDay0 + 60'000, TicketEvent::STATUS_CHANGED);
+  solved.set_status(TicketEvent::SOLVED);
+  for (const TicketEvent& event : {created, solved}) {
+    ASSERT_TRUE(
+        ticket.Add(event, OccurredMs(event), /*horizon_ms=*/kDay0 - 1, options, nullptr));
+  }
+  EXPECT_FALSE(ticket.Dormant()) << "events pending";
+  ticket.CommitThrough(kDay0 + 60'000, options, nullptr);
+  ASSERT_TRUE(ticket.Dormant());
+  TicketRecord record;
+  ASSERT_TRUE(record.ParseFromString(ticket.Serialize()));
+  const Ticket restored(record);
+  EXPECT_TRUE(restored.Dormant()) << "nothing pending after a restore either";
+  EXPECT_EQ(restored.Serialize(), ticket.Serialize());
+  EXPECT_EQ(restored.NextDueMs(options), ticket.NextDueMs(options));
+  EXPECT_EQ(restored.ExpiresAtMs(options),
+            kDay0 + 60'000 + options.closed_ticket_expiry_ms);
+}
+
 }  // namespace
 }  // namespace prodops::signals

@@ -252,6 +252,32 @@ TEST(RocksStoreTest, ScanStopsAtTheVisitorsErrorAndReturnsIt) {
   EXPECT_EQ(visited, (std::vector<std::string>{"t/1", "t/2"}));
 }
 
+TEST(RocksStoreTest, ScanRangeVisitsTheHalfOpenRangeOnly) {
+  TempDir tmp;
+  auto store = OpenOrDie(tmp.path());
+  ASSERT_NE(store, nullptr);
+  WriteSet changes;
+  for (std::string key : {"a", "b1", "b2", "b3", "c"})
+    changes.Put(Family::kTickets, key, "v");
+  changes.Delete(Family::kTickets, "b2");
+  ASSERT_TRUE(store->Write(changes).ok());
+
+  auto keys = [&](std::string_view begin, std::string_view end) {
+    std::vector<std::string> visited;
+    absl::Status s = store->ScanRange(Family::kTickets, begin, end,
+                                      [&](std::string_view key, std::string_view) {
+                                        visited.emplace_back(key);
+                                        return absl::OkStatus();
+                                      });
+    EXPECT_TRUE(s.ok()) << s;
+    return visited;
+  };
+  EXPECT_EQ(keys("b1", "c"), (std::vector<std::string>{"b1", "b3"}));
+  EXPECT_EQ(keys("b2", "b3"), (std::vector<std::string>{}));
+  EXPECT_EQ(keys("b", ""), (std::vector<std::string>{"b1", "b3", "c"}));
+  EXPECT_EQ(keys("", "b"), (std::vector<std::string>{"a"}));
+}
+
 TEST(RocksStoreTest, CountsDiskBytesAndBytesWritten) {
   TempDir tmp;
   auto store = OpenOrDie(tmp.path());

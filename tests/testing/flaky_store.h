@@ -25,10 +25,9 @@ class FlakyStore final : public state::StateStore {
     for (const auto& op : changes.ops()) last_write_families.insert(op.family);
     return inner.Write(changes);
   }
-  absl::Status Scan(state::Family family, std::string_view prefix,
-                    const std::function<absl::Status(std::string_view, std::string_view)>&
-                        visit) const override {
-    return inner.Scan(family, prefix, visit);
+  absl::Status ScanRange(state::Family family, std::string_view begin,
+                         std::string_view end, const Visitor& visit) const override {
+    return inner.ScanRange(family, begin, end, visit);
   }
   absl::StatusOr<std::string> Get(state::Family family,
                                   std::string_view key) const override {

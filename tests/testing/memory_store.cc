@@ -31,13 +31,11 @@ absl::Status MemoryStore::Write(const state::WriteSet& changes) {
   return absl::OkStatus();
 }
 
-absl::Status MemoryStore::Scan(
-    state::Family family, std::string_view prefix,
-    const std::function<absl::Status(std::string_view key, std::string_view value)>&
-        visit) const {
+absl::Status MemoryStore::ScanRange(state::Family family, std::string_view begin,
+                                    std::string_view end, const Visitor& visit) const {
   const std::map<std::string, std::string>& keys = Contents(family);
-  for (auto it = keys.lower_bound(std::string(prefix));
-       it != keys.end() && std::string_view(it->first).starts_with(prefix); ++it) {
+  for (auto it = keys.lower_bound(std::string(begin));
+       it != keys.end() && (end.empty() || std::string_view(it->first) < end); ++it) {
     if (absl::Status status = visit(it->first, it->second); !status.ok()) return status;
   }
   return absl::OkStatus();

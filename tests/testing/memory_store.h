@@ -17,10 +17,8 @@ namespace prodops::testing {
 class MemoryStore final : public state::StateStore {
  public:
   absl::Status Write(const state::WriteSet& changes) override;
-  absl::Status Scan(
-      state::Family family, std::string_view prefix,
-      const std::function<absl::Status(std::string_view key, std::string_view value)>&
-          visit) const override;
+  absl::Status ScanRange(state::Family family, std::string_view begin,
+                         std::string_view end, const Visitor& visit) const override;
   absl::StatusOr<std::string> Get(state::Family family,
                                   std::string_view key) const override;
 

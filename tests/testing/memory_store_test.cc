@@ -25,6 +25,27 @@ Pairs ScanAll(const MemoryStore& store, Family family, std::string_view prefix) 
   return pairs;
 }
 
+TEST(MemoryStoreTest, ScanRangeVisitsTheHalfOpenRangeOnly) {
+  MemoryStore store;
+  WriteSet changes;
+  for (std::string key : {"a", "b1", "b2", "c"}) changes.Put(Family::kTickets, key, "v");
+  ASSERT_TRUE(store.Write(changes).ok());
+  auto keys = [&](std::string_view begin, std::string_view end) {
+    std::vector<std::string> visited;
+    EXPECT_TRUE(store
+                    .ScanRange(Family::kTickets, begin, end,
+                               [&](std::string_view key, std::string_view) {
+                                 visited.emplace_back(key);
+                                 return absl::OkStatus();
+                               })
+                    .ok());
+    return visited;
+  };
+  EXPECT_EQ(keys("b1", "c"), (std::vector<std::string>{"b1", "b2"}));
+  EXPECT_EQ(keys("b", ""), (std::vector<std::string>{"b1", "b2", "c"}));
+  EXPECT_EQ(keys("", "b"), (std::vector<std::string>{"a"}));
+}
+
 TEST(MemoryStoreTest, ScanVisitsPrefixInKeyOrderPerFamily) {
   MemoryStore store;
   WriteSet changes;

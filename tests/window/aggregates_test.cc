@@ -486,11 +486,10 @@ TEST(AggregatesTest, ForEachBucketCountVisitsEachBucketOfTheWidthInTheRange) {
 class FlakyStore final : public state::StateStore {
  public:
   absl::Status Write(const WriteSet& changes) override { return store_.Write(changes); }
-  absl::Status Scan(Family family, std::string_view prefix,
-                    const std::function<absl::Status(std::string_view, std::string_view)>&
-                        visit) const override {
+  absl::Status ScanRange(Family family, std::string_view begin, std::string_view end,
+                         const Visitor& visit) const override {
     if (fail_scans) return absl::DataLossError("injected read failure");
-    return store_.Scan(family, prefix, visit);
+    return store_.ScanRange(family, begin, end, visit);
   }
   absl::StatusOr<std::string> Get(Family family, std::string_view key) const override {
     return store_.Get(family, key);
