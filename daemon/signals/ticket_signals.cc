@@ -153,6 +153,7 @@ absl::Status TicketSignals::Load(const state::StateStore& store) {
   tickets_.clear();
   dirty_.clear();
   evictable_.clear();
+  deleted_.clear();
   index_deletes_.clear();
   index_scanned_ms_ = 0;
   store_ = &store;
@@ -270,8 +271,11 @@ void TicketSignals::ObserveResolution(const TicketFold& fold) {
 
 absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Restore(
     const std::string& id) {
-  // Changed since the last write and not in memory: deleted.
-  if (store_ == nullptr || dirty_.contains(id)) return tickets_.end();
+  // Changed since the last write and not in memory, or in a write yet to
+  // succeed: deleted.
+  if (store_ == nullptr || dirty_.contains(id) || deleted_.contains(id)) {
+    return tickets_.end();
+  }
   absl::StatusOr<std::string> stored =
       store_->Get(state::Family::kTickets, kTicketPrefix + id);
   if (!stored.ok()) {
@@ -307,7 +311,7 @@ void TicketSignals::ExpireStored() {
     const std::string id = key.substr(kIndexIdOffset);
     index_deletes_.push_back(std::move(key));
     // In memory (Settle expires those), or deleted already.
-    if (tickets_.contains(id) || dirty_.contains(id)) continue;
+    if (tickets_.contains(id) || dirty_.contains(id) || deleted_.contains(id)) continue;
     absl::StatusOr<std::string> stored =
         store_->Get(state::Family::kTickets, kTicketPrefix + id);
     if (!stored.ok()) {
@@ -341,6 +345,7 @@ void TicketSignals::CollectChanges(state::WriteSet* changes) {
     const auto it = tickets_.find(id);
     if (it == tickets_.end()) {
       changes->Delete(state::Family::kTickets, std::move(key));
+      if (store_ != nullptr) deleted_.insert(id);
       continue;
     }
     const Ticket& ticket = it->second;
@@ -379,6 +384,7 @@ void TicketSignals::Written() {
     }
   }
   evictable_.clear();
+  deleted_.clear();
 }
 
 size_t TicketSignals::PendingBytes() const {

@@ -113,6 +113,10 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   absl::flat_hash_map<std::string, Ticket> tickets_;
   // Ticket ids changed or deleted since the last CollectChanges().
   absl::flat_hash_map<std::string, bool> dirty_;
+  // Tickets deleted by writes not yet known to have succeeded: the store
+  // may still hold them (a failed write is retried later), so they must not
+  // be read back. Cleared by Written().
+  absl::flat_hash_set<std::string> deleted_;
   // Where dormant tickets are kept; null until Load().
   const state::StateStore* store_ = nullptr;
   // Dormant tickets collected for a write (or read back unchanged): Written()

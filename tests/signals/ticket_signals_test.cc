@@ -365,6 +365,35 @@ TEST_F(TicketSignalsTest, DormantTicketsLeaveMemoryWithoutChangingAnySignal) {
   EXPECT_EQ(signals_->read_errors(), 0);
 }
 
+TEST_F(TicketSignalsTest, ATicketDeletedByAFailedWriteIsNotReadBack) {
+  options_.closed_ticket_expiry_ms = 24 * kHour;
+  Reset();
+  Load();
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  Persist();
+  ASSERT_EQ(StoredKeys('x'), 2);
+  // T1 and T2 expire from the store; the write that deletes them fails
+  // (its changes wait, as the pipeline keeps them for the retry).
+  At(kDay0 + 30 * kHour);
+  state::WriteSet failed;
+  aggregates_->CollectChanges(&failed);
+  budget_->CollectChanges(&failed);
+  signals_->CollectChanges(&failed);
+  // A comment on T2 meanwhile starts a new ticket: T2's old record, still
+  // in the store, is not read back and not observed again.
+  Feed({Reply("b3", "T2", kDay0 + 30 * kHour, "b")});
+  const Samples samples = At(kDay0 + 30 * kHour);
+  EXPECT_EQ(testing::SumOf(samples, "prodops_ticket_resolution_seconds_count"), 2);
+  EXPECT_EQ(testing::SumOf(samples, "prodops_tickets_solved_total"), 2);
+  EXPECT_EQ(signals_->ticket_count(), 2);  // T3 and the new T2
+  // The retry writes both batches in order.
+  ASSERT_TRUE(store_.Write(failed).ok());
+  Persist();
+  EXPECT_EQ(StoredKeys('t'), 2);
+  EXPECT_EQ(StoredKeys('x'), 0);
+}
+
 TEST_F(TicketSignalsTest, RestartLeavesDormantTicketsInTheStore) {
   options_.closed_ticket_expiry_ms = 24 * kHour;
   Reset();
