@@ -269,27 +269,33 @@ void TicketSignals::ObserveResolution(const TicketFold& fold) {
   }
 }
 
-absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Restore(
-    const std::string& id) {
-  // Changed since the last write and not in memory, or in a write yet to
-  // succeed: deleted.
+std::optional<TicketRecord> TicketSignals::ReadStored(const std::string& id) {
+  // Not in memory and changed since the last write, or in a write yet to
+  // succeed: deleted, whatever the store still holds.
   if (store_ == nullptr || dirty_.contains(id) || deleted_.contains(id)) {
-    return tickets_.end();
+    return std::nullopt;
   }
   absl::StatusOr<std::string> stored =
       store_->Get(state::Family::kTickets, kTicketPrefix + id);
   if (!stored.ok()) {
     if (!absl::IsNotFound(stored.status())) LogReadError(&read_errors_, stored.status());
-    return tickets_.end();
+    return std::nullopt;
   }
   TicketRecord record;
   if (!record.ParseFromString(*stored)) {
     LogReadError(&read_errors_, absl::DataLossError("unparsable record of ticket " + id));
-    return tickets_.end();
+    return std::nullopt;
   }
+  return record;
+}
+
+absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Restore(
+    const std::string& id) {
+  std::optional<TicketRecord> record = ReadStored(id);
+  if (!record.has_value()) return tickets_.end();
   // As stored: if the event leaves it dormant it can go again.
   evictable_.insert(id);
-  return tickets_.emplace(id, Ticket(std::move(record))).first;
+  return tickets_.emplace(id, Ticket(std::move(*record))).first;
 }
 
 void TicketSignals::ExpireStored() {
@@ -310,22 +316,10 @@ void TicketSignals::ExpireStored() {
   for (std::string& key : due) {
     const std::string id = key.substr(kIndexIdOffset);
     index_deletes_.push_back(std::move(key));
-    // In memory (Settle expires those), or deleted already.
-    if (tickets_.contains(id) || dirty_.contains(id) || deleted_.contains(id)) continue;
-    absl::StatusOr<std::string> stored =
-        store_->Get(state::Family::kTickets, kTicketPrefix + id);
-    if (!stored.ok()) {
-      if (!absl::IsNotFound(stored.status()))
-        LogReadError(&read_errors_, stored.status());
-      continue;
-    }
-    TicketRecord record;
-    if (!record.ParseFromString(*stored)) {
-      LogReadError(&read_errors_,
-                   absl::DataLossError("unparsable record of ticket " + id));
-      continue;
-    }
-    const Ticket ticket(std::move(record));
+    if (tickets_.contains(id)) continue;  // Settle expires those
+    std::optional<TicketRecord> record = ReadStored(id);
+    if (!record.has_value()) continue;
+    const Ticket ticket(std::move(*record));
     // Reopened since, and dormant again: its later entry is not due yet.
     if (!ticket.Expired(horizon_ms_, options_)) continue;
     ObserveResolution(ticket.committed());

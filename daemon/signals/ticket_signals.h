@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,9 @@ class TicketSignals final : public SignalSet, private TicketObserver {
       absl::flat_hash_map<std::string, Ticket>::iterator it);
   // The resolution of a ticket that expires: its last solve is final.
   void ObserveResolution(const prodops::state::TicketFold& fold);
+  // The stored record of ticket `id`, which is not in memory; nullopt if
+  // there is none (or it was deleted since, or cannot be read).
+  std::optional<prodops::state::TicketRecord> ReadStored(const std::string& id);
   // Reads ticket `id` back from the store into memory if it is kept there
   // only; tickets_.end() if it is not (or cannot be read).
   absl::flat_hash_map<std::string, Ticket>::iterator Restore(const std::string& id);

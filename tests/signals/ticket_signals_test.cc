@@ -81,6 +81,8 @@ window::Aggregates::Options Windows() {
   return options;
 }
 
+std::vector<Spec> DormancySpecs();
+
 class TicketSignalsTest : public ::testing::Test {
  protected:
   TicketSignalsTest() { Reset(); }
@@ -131,6 +133,18 @@ class TicketSignalsTest : public ::testing::Test {
     ASSERT_TRUE(aggregates_->Load(store_).ok());
     ASSERT_TRUE(budget_->Load(store_).ok());
     ASSERT_TRUE(signals_->Load(store_).ok());
+  }
+
+  // DormancySpecs() into a fresh state kept in store_ (a 24 h expiry),
+  // flushed 3 h in: T1 and T2 are then in the store only.
+  void StoreDormantTickets() {
+    options_.closed_ticket_expiry_ms = 24 * kHour;
+    Reset();
+    as_of_ = 0;
+    Load();
+    Feed(DormancySpecs());
+    At(kDay0 + 3 * kHour);
+    Persist();
   }
 
   // Keys of the tickets family that start with `prefix`.
@@ -333,12 +347,7 @@ TEST_F(TicketSignalsTest, DormantTicketsLeaveMemoryWithoutChangingAnySignal) {
   EXPECT_EQ(signals_->ticket_count(), 1);  // T3
 
   // The same with a store and a flush at each checkpoint.
-  Reset();
-  as_of_ = 0;
-  Load();
-  Feed(DormancySpecs());
-  At(kDay0 + 3 * kHour);
-  Persist();
+  StoreDormantTickets();
   EXPECT_EQ(Exposition(kDay0 + 3 * kHour), expected[0]);
   EXPECT_EQ(signals_->ticket_count(), 1);  // T1 and T2 are in the store only
   EXPECT_EQ(StoredKeys('t'), 3);
@@ -366,12 +375,7 @@ TEST_F(TicketSignalsTest, DormantTicketsLeaveMemoryWithoutChangingAnySignal) {
 }
 
 TEST_F(TicketSignalsTest, ATicketDeletedByAFailedWriteIsNotReadBack) {
-  options_.closed_ticket_expiry_ms = 24 * kHour;
-  Reset();
-  Load();
-  Feed(DormancySpecs());
-  At(kDay0 + 3 * kHour);
-  Persist();
+  StoreDormantTickets();
   ASSERT_EQ(StoredKeys('x'), 2);
   // T1 and T2 expire from the store; the write that deletes them fails
   // (its changes wait, as the pipeline keeps them for the retry).
@@ -395,12 +399,7 @@ TEST_F(TicketSignalsTest, ATicketDeletedByAFailedWriteIsNotReadBack) {
 }
 
 TEST_F(TicketSignalsTest, RestartLeavesDormantTicketsInTheStore) {
-  options_.closed_ticket_expiry_ms = 24 * kHour;
-  Reset();
-  Load();
-  Feed(DormancySpecs());
-  At(kDay0 + 3 * kHour);
-  Persist();
+  StoreDormantTickets();
   Reset();
   Load();
   EXPECT_EQ(signals_->ticket_count(), 1);  // T3
