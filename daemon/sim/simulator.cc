@@ -37,6 +37,8 @@ constexpr const char* kSupportDesk = "support";
 // Its tickets go back and forth between it and the desk.
 constexpr const char* kPingPongTeam = "mobile";
 constexpr double kPingPongShare = 0.33;
+// A tenth of the solved tickets are reopened by their user and solved again.
+constexpr double kReopenShare = 0.1;
 constexpr int64_t kReleaseEveryMs = 180'000;
 constexpr int64_t kBurstMs = 90'000;
 // The experiment: configured 50/50 (config/demo.textproto), delivered 55/45
@@ -57,8 +59,8 @@ constexpr const char* kGoalAction = "submit";
 constexpr double kGoalsPerExposure = 0.5 * (kControlShare * kControlConverters +
                                             (1 - kControlShare) * kTreatmentConverters);
 // A ticket's lifecycle: created, assigned, answered, solved; a ping-pong
-// adds two assignments.
-constexpr double kTicketSteps = 4;
+// adds two assignments (left out here: one team's), a reopen two steps.
+constexpr double kTicketSteps = 4 + 2 * kReopenShare;
 constexpr double kReleaseEvents = 1.25;  // a quarter are rolled back
 
 // A uniform number in [0, 1) fixed for (seed, user, salt): splitmix64.
@@ -225,6 +227,14 @@ void Simulator::StartTicket(int64_t at_ms, int feature, bool incident) {
   t += Between(30'000, 300'000);
   step(t, TicketEvent::STATUS_CHANGED, TicketEvent::SOLVED, owner, agent, TicketEvent::AGENT,
        false);
+  if (Chance(kReopenShare)) {
+    t += Between(60'000, 600'000);
+    step(t, TicketEvent::COMMENT_ADDED, TicketEvent::OPEN, owner, agent,
+         TicketEvent::END_USER, true);
+    t += Between(60'000, 300'000);
+    step(t, TicketEvent::STATUS_CHANGED, TicketEvent::SOLVED, owner, agent,
+         TicketEvent::AGENT, false);
+  }
 }
 
 void Simulator::StartRelease(int64_t at_ms) {

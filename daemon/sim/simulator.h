@@ -40,12 +40,12 @@ struct SimulatorOptions {
 
 // A small product and its support desk, as a stream of events: users use a
 // dozen features (or more: SimulatorOptions); tickets are created, routed from the
-// support desk to the owning team, answered and solved (the mobile team bounces some back
-// and forth); every few minutes a team deploys a release, and the released feature draws
-// a burst of incident tickets; an experiment exposes users with a skewed split (55/45
-// against a configured 50/50), and its treatment converts (checkout submits after an
-// exposure) a bit more than control. Deterministic for a seed and a sequence of calls.
-// Not thread-safe.
+// support desk to the owning team, answered and solved (the mobile team bounces some
+// back and forth, and users reopen some); every few minutes a team deploys a release,
+// and the released feature draws a burst of incident tickets; an experiment exposes
+// users with a skewed split (55/45 against a configured 50/50), and its treatment
+// converts (checkout submits after an exposure) a bit more than control.
+// Deterministic for a seed and a sequence of calls. Not thread-safe.
 class Simulator {
  public:
   explicit Simulator(SimulatorOptions options);

@@ -169,8 +169,9 @@ def events(hour_ms):
     t("E-first-solved", at(-70), "STATUS_CHANGED", status="SOLVED", type="TASK",
       priority="LOW", team="platform", assignee="platform-agent-3", actor="AGENT")
 
-    # A team beyond the budget: __other__ in the ticket signals, one
-    # overflow per event; tickets_created_total keeps the team as sent.
+    # A team beyond the budget: __other__ in every ticket signal,
+    # prodops_tickets_created_total included (its team label goes through
+    # the same team budget), and one team overflow per event.
     t("E-escalated", at(-8), "CREATED", status="NEW", type="INCIDENT", priority="HIGH",
       team=NEW_TEAM, actor="END_USER", public=True, features=["api"])
     t("E-escalated", at(-7), "ASSIGNED", status="OPEN", team=NEW_TEAM,

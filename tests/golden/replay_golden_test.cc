@@ -17,15 +17,23 @@
 //    unassigned INCIDENTs of payments (oldest 1800 s); T2 was created at
 //    12:05 without a team (firefighting counts it under "__none__", by its
 //    team at creation) and assigned to growth at 12:06 (open, assigned,
-//    1500 s old); every window holds the three creations, 2 of 2 reactive
-//    for payments. No ticket event is 1 h (the lateness) older than 12:30,
-//    so the lifecycle counters and histograms are still empty; no reactive
-//    ticket lies in the 169 complete hours before 12:00, so no spike series.
+//    1500 s old). The team budget is 1 (replay.textproto): payments came
+//    first, so growth is exposed as "__other__", and its one event counts
+//    in prodops_label_overflow_total{label="team"}. Every window holds the
+//    three creations, 2 of 2 reactive for payments. No ticket event is 1 h
+//    (the lateness) older than 12:30, so the lifecycle counters and
+//    histograms are still empty; no reactive ticket lies in the 169
+//    complete hours before 12:00, so no spike series.
 //  - release r42 (checkout, DEPLOY 11:00), then T1, an INCIDENT about
 //    checkout at 12:00: one change failure for payments, and a ticket lift
 //    of (1 ticket / 24 h) / (zero baseline taken as 1 / 168 h) = 7;
 //    checkout has T1 and 1 user in 1d (1000 per 1k users), 3 users in 7d
-//    (333.33), no user in 1h (no series).
+//    (333.33), no user in 1h (no series). A HOTFIX of r42 at 11:40 counts
+//    in prodops_releases_total{kind="hotfix"}; the change failure still
+//    counts once.
+//  - T2, a QUESTION about search: how-to share 1 for search in every
+//    window; search users are u1, u2, u8 in 1h (1000 / 3 = 333.33 tickets
+//    per 1k users) and u1, u2, u3, u8 in 1d and 7d (250).
 #include <google/protobuf/util/delimited_message_util.h>
 #include <google/protobuf/util/json_util.h>
 

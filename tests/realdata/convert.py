@@ -45,7 +45,7 @@ Rows that cannot be used (no ticket id, unparsable time) are dropped and
 reported with the reason; there are none in the current files.
 
 Independent figures, computed over each ticket's rows in the order above
-(definitions in docs/signals.md, "Real data"):
+(definitions in docs/signals.md, "Checked against real data"):
   reassignments  rows whose (non-missing) team differs from the last
                  non-missing team of the ticket, after its first one
   pingpong       those of them whose team the ticket had before
@@ -53,7 +53,14 @@ Independent figures, computed over each ticket's rows in the order above
   solves         rows that give SOLVED/CLOSED to a ticket not SOLVED/CLOSED
                  (a ticket's first row counts when it is already solved)
   solved_tickets tickets solved at least once
-each overall and per team (the team after the row, "__none__" if missing).
+each overall and per team (the team after the row, "__none__" if missing);
+and, per ticket:
+  created        every ticket
+  open           tickets not SOLVED/CLOSED after their last row, per team
+  resolutions    tickets SOLVED/CLOSED after their last row, per team: their
+                 resolution time, from the first row to the last row that
+                 made them SOLVED/CLOSED, in "resolution_seconds"
+(the team of a ticket's last row, "__none__" if missing).
 
 Usage: convert.py --data-dir DIR --out-dir DIR
 writes servicenow.ndjson, bpic2013.ndjson and expected.json (the figures)
@@ -265,12 +272,15 @@ def figures(tickets):
     """The expected counters, from the ordered rows (not from the events)."""
     totals = collections.Counter()
     per_team = {name: collections.Counter()
-                for name in ("reassignments", "pingpong", "reopens", "solves")}
+                for name in ("reassignments", "pingpong", "reopens", "solves", "open",
+                             "resolutions")}
+    resolution_seconds = []
     for ticket_rows in tickets.values():
         status = None  # no status yet: not solved
         last_team = None
         teams_had = set()
         solved_once = False
+        last_solved_ms = None
         for index, row in enumerate(ticket_rows):
             label = row["team"] or "__none__"
             team = row["team"]
@@ -293,13 +303,24 @@ def figures(tickets):
                     totals["solves"] += 1
                     per_team["solves"][label] += 1
                     solved_once = True
+                    last_solved_ms = row["at_ms"]
                 elif was_done and not is_done:
                     totals["reopens"] += 1
                     per_team["reopens"][label] += 1
                 status = new_status
         totals["solved_tickets"] += solved_once
+        totals["created"] += 1
+        final_label = ticket_rows[-1]["team"] or "__none__"
+        if status in DONE:
+            totals["resolutions"] += 1
+            per_team["resolutions"][final_label] += 1
+            resolution_seconds.append((last_solved_ms - ticket_rows[0]["at_ms"]) / 1000)
+        else:
+            totals["open"] += 1
+            per_team["open"][final_label] += 1
     return {"totals": dict(totals),
-            "per_team": {name: dict(counts) for name, counts in per_team.items()}}
+            "per_team": {name: dict(counts) for name, counts in per_team.items()},
+            "resolution_seconds": resolution_seconds}
 
 
 def convert(name, rows, dropped, out_dir, log_lines):

@@ -8,16 +8,23 @@ computes the expected figures from the rows, independently of prodopsd),
 replays each through `prodopsd replay`, and requires:
   - prodops_events_rejected_total == 0 (every converted row is accepted);
   - prodops_ticket_reassignments_total, prodops_ticket_pingpong_total,
-    prodops_tickets_reopened_total and prodops_tickets_solved_total equal
-    the figures from the rows, summed and per team.
+    prodops_tickets_reopened_total, prodops_tickets_solved_total,
+    prodops_tickets_open and the count of prodops_ticket_resolution_seconds
+    equal the figures from the rows, summed and per team;
+  - prodops_tickets_created_total sums to the number of tickets;
+  - every bucket of prodops_ticket_resolution_seconds (summed over teams
+    and priorities) holds the tickets whose resolution time from the rows
+    is within it, and its sum is the sum of those times.
 
-The config makes the counters final at the end of the data: replay runs as
-of the newest event time, and order-dependent counters are committed once
-that time minus the allowed lateness (60 s here) passes an event, so a
-marker usage event one hour after the last row follows the data; solved
-tickets must not expire during the logs' span (expiry 1000 days, else a
-late reopen would start an unknown ticket), and the team budget (1000)
-exceeds the 649 BPI teams so that no team folds into __other__.
+The config makes every figure final at the end of the data: replay runs as
+of the newest event time; order-dependent counters are committed once that
+time minus the allowed lateness (60 s here) passes an event, and a solved
+ticket's resolution time is observed when it expires. Solved tickets must
+not expire during the logs' span (expiry 1000 days, else a late reopen
+would start an unknown ticket), so a marker usage event follows the data
+by the expiry and an hour (and max_future_seconds lets it in). The team
+budget (1000) exceeds the 649 BPI teams so that no team folds into
+__other__.
 
 Data: PRODOPS_REALDATA_DIR, else ../shared/data next to the checkout (the
 repository root's sibling). Without the zips the test is skipped (exit 77,
@@ -46,19 +53,27 @@ kafka { bootstrap_servers: "localhost:9092" }
 topic { name: "unused" format: JSON content: ENVELOPE }
 state { dir: "/nonexistent/replay-uses-a-temporary-directory" }
 windows { allowed_lateness_seconds: 60 }
+ingest { max_future_seconds: %d }
 signals {
-  tickets { closed_ticket_expiry_seconds: 86400000 }
+  tickets { closed_ticket_expiry_seconds: %d }
   label_budgets { team: 1000 }
 }
 """
 
-# exposition metric -> convert.py figure
-COUNTERS = {
+EXPIRY_S = 1000 * 86400
+# The end marker's distance from the last row.
+MARKER_AFTER_S = EXPIRY_S + 3600
+
+# exposition metric -> convert.py figure, compared summed and per team
+PER_TEAM = {
     "prodops_ticket_reassignments_total": "reassignments",
     "prodops_ticket_pingpong_total": "pingpong",
     "prodops_tickets_reopened_total": "reopens",
     "prodops_tickets_solved_total": "solves",
+    "prodops_tickets_open": "open",
+    "prodops_ticket_resolution_seconds_count": "resolutions",
 }
+RESOLUTION = "prodops_ticket_resolution_seconds"
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -83,9 +98,11 @@ def parse_exposition(text):
 
 
 def end_marker(path, last_ms):
-    """A usage event an hour after the last row: moves the pipeline time so
-    that the horizon passes every ticket event."""
-    event = {"usage": {"eventId": "end-of-data", "occurredAt": convert.rfc3339(last_ms + 3_600_000),
+    """A usage event MARKER_AFTER_S after the last row: moves the pipeline
+    time so that the horizon passes every ticket event and every solved
+    ticket expires."""
+    at_ms = last_ms + MARKER_AFTER_S * 1000
+    event = {"usage": {"eventId": "end-of-data", "occurredAt": convert.rfc3339(at_ms),
                        "userId": "end", "feature": "end-of-data", "action": "marker"}}
     with open(path, "w", encoding="utf-8") as out:
         out.write(json.dumps(event) + "\n")
@@ -119,7 +136,12 @@ def check(name, expected, exposition):
                    if m == "prodops_label_overflow_total" and l.get("label") == "team")
     if overflow != 0:
         failures.append("%s: %d team labels folded into __other__" % (name, overflow))
-    for metric, figure in COUNTERS.items():
+    created = sum(v for m, _, v in samples if m == "prodops_tickets_created_total")
+    if created != expected["tickets"]:
+        failures.append("%s: prodops_tickets_created_total sums to %d, the rows have %d "
+                        "tickets" % (name, created, expected["tickets"]))
+    failures += check_resolution(name, expected["resolution_seconds"], samples)
+    for metric, figure in PER_TEAM.items():
         by_team = {}
         for m, labels, value in samples:
             if m == metric:
@@ -135,6 +157,29 @@ def check(name, expected, exposition):
             if got != want:
                 failures.append("%s: %s{team=%r} is %d, the rows say %d" % (
                     name, metric, team, got, want))
+    return failures
+
+
+def check_resolution(name, seconds, samples):
+    """The histogram's buckets and sum against the rows' resolution times."""
+    failures = []
+    buckets = {}
+    for m, labels, value in samples:
+        if m == RESOLUTION + "_bucket":
+            buckets[labels["le"]] = buckets.get(labels["le"], 0) + value
+    if not buckets:
+        return ["%s: no %s buckets" % (name, RESOLUTION)]
+    for le, got in sorted(buckets.items(), key=lambda kv: float(kv[0])):
+        want = sum(1 for x in seconds if x <= float(le))
+        if got != want:
+            failures.append("%s: %s_bucket{le=%r} sums to %d, the rows say %d" % (
+                name, RESOLUTION, le, got, want))
+    got_sum = sum(v for m, _, v in samples if m == RESOLUTION + "_sum")
+    want_sum = sum(seconds)
+    # Milliseconds summed as doubles: equal up to rounding.
+    if abs(got_sum - want_sum) > 1e-9 * max(1.0, want_sum):
+        failures.append("%s: %s_sum is %r, the rows say %r" % (name, RESOLUTION, got_sum,
+                                                               want_sum))
     return failures
 
 
@@ -157,7 +202,7 @@ def main(argv):
         converted_s = time.monotonic() - started
         config = os.path.join(tmp, "realdata.textproto")
         with open(config, "w", encoding="utf-8") as out:
-            out.write(CONFIG)
+            out.write(CONFIG % (MARKER_AFTER_S, EXPIRY_S))
         jobs = {}
         for name, figures in expected.items():
             marker = os.path.join(tmp, name + "-end.ndjson")
@@ -177,7 +222,7 @@ def main(argv):
         if len(failures) > 60:
             print("... and %d more" % (len(failures) - 60))
         return 1
-    print("OK: every counter matches the rows")
+    print("OK: every figure matches the rows")
     return 0
 
 

@@ -48,8 +48,9 @@ class SignalsHarness {
   }
 
   // Applies `text` (an Event in text format) as an accepted event.
-  void Apply(const std::string& text) {
-    const prodops::v1::Event event = EventFromText(text);
+  void Apply(const std::string& text) { Apply(EventFromText(text)); }
+
+  void Apply(const prodops::v1::Event& event) {
     const int64_t occurred_ms = decode::OccurredAtMillis(event);
     as_of_ms_ = std::max(as_of_ms_, occurred_ms);
     for (const auto& set : sets_) set->Apply(event, occurred_ms, as_of_ms_);

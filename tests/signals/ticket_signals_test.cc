@@ -5,6 +5,8 @@
 #include "daemon/signals/ticket_signals.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 #include <vector>
 
 #include "daemon/export/snapshot.h"
@@ -508,6 +510,35 @@ TEST_F(TicketSignalsTest, SpikeScoreUsesTheLastCompleteUtcHour) {
   const Samples later = At(kDay0 + 13 * kHour);
   EXPECT_EQ(Value(later, "prodops_firefighting_spike_score{team=\"a\"}"), 1);
   EXPECT_EQ(Value(later, "prodops_firefighting_spike{team=\"a\"}"), 0);
+}
+
+// Hours are UTC hours whatever the machine's time zone: on the night Central
+// Europe falls back (2026-10-25, 01:00Z), 00:30Z and 01:30Z are both 02:30
+// local time, yet fall in two hours. TZ is a POSIX rule, so no zone data is
+// needed for the zone to be in force.
+TEST_F(TicketSignalsTest, HoursAreUtcHoursAcrossADaylightSavingChange) {
+  const char* previous = std::getenv("TZ");
+  const std::string saved = previous == nullptr ? "" : previous;
+  ASSERT_EQ(setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1), 0);
+  tzset();
+  constexpr int64_t kFallBack = 1'792'886'400'000 + kHour;  // 2026-10-25T01:00:00Z
+  Feed({Created("d1", "D1", kFallBack - 30 * kMinute, "a", TicketEvent::LOW,
+                TicketEvent::INCIDENT),
+        Created("d2", "D2", kFallBack + 30 * kMinute, "a", TicketEvent::LOW,
+                TicketEvent::INCIDENT)});
+  // At 02:00:30Z the last complete hour, 01:00-02:00Z, holds D2 only; D1 is
+  // one of the 168 baseline hours (median 0, MAD 0: the floor of 1).
+  const Samples samples = At(kFallBack + kHour + 30 * 1000);
+  EXPECT_EQ(Value(samples, "prodops_firefighting_spike_score{team=\"a\"}"), 1);
+  EXPECT_EQ(
+      Value(samples, "prodops_firefighting_reactive_tickets{team=\"a\",window=\"1d\"}"),
+      2);
+  if (previous == nullptr) {
+    unsetenv("TZ");
+  } else {
+    setenv("TZ", saved.c_str(), 1);
+  }
+  tzset();
 }
 
 TEST_F(TicketSignalsTest, TeamsBeyondTheLabelBudgetFoldIntoOtherAndAreCounted) {
