@@ -2,6 +2,10 @@
 // whatever the arrival order, the bounded set of recent releases, restarts.
 #include "daemon/signals/release_signals.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "tests/signals/signals_harness.h"
@@ -180,6 +184,50 @@ TEST(RecentReleasesTest, AReleaseIsKeptUntilItsImpactWindowClosesWhateverTheNewe
   EXPECT_EQ(in_order, ahead);
   EXPECT_EQ(ahead.count(R"(prodops_release_timestamp_seconds{release="r-old"})"), 0)
       << "kept, but not among the 2 most recent";
+}
+
+// Feature signals and the lift join usage, ticket and release events: every
+// arrival order of events within the allowed lateness gives the same
+// exposition (720 orders).
+TEST(ReleaseAndFeatureOrderTest,
+     EveryArrivalOrderWithinTheLatenessGivesTheSameExposition) {
+  auto usage = [](int64_t at_s, const std::string& user, const std::string& feature) {
+    return absl::StrCat("usage { event_id: \"u", at_s, user,
+                        "\" occurred_at { seconds: ", at_s, " } user_id: \"", user,
+                        "\" feature: \"", feature, "\" action: \"view\" }");
+  };
+  std::vector<std::string> events = {
+      Release(kNoonS, "r1", "DEPLOY", "payments", "checkout"),
+      Ticket(kNoonS + 600, "INCIDENT", "checkout"),
+      Ticket(kNoonS + 900, "QUESTION", "checkout"),
+      Ticket(kNoonS - 1200, "QUESTION", "search"),
+      usage(kNoonS + 60, "u1", "checkout"),
+      usage(kNoonS + 120, "u2", "search"),
+  };
+  std::sort(events.begin(), events.end());
+  testing::Samples first;
+  int orders = 0;
+  do {
+    SignalsHarness harness;
+    for (const std::string& event : events) harness.Apply(event);
+    const testing::Samples samples = harness.Expose();
+    if (orders++ == 0) {
+      first = samples;
+      // Not empty: the values every order must agree on.
+      EXPECT_EQ(Lift(samples, "r1"), 2 * 168 / 24.0);
+      EXPECT_EQ(
+          samples.at(R"(prodops_feature_howto_share{feature="checkout",window="1h"})"),
+          0.5);
+      EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+      EXPECT_EQ(
+          samples.at(
+              R"(prodops_feature_tickets_per_1k_users{feature="search",window="1h"})"),
+          1000);
+    } else {
+      ASSERT_EQ(samples, first) << "order " << orders;
+    }
+  } while (std::next_permutation(events.begin(), events.end()));
+  EXPECT_EQ(orders, 720);
 }
 
 }  // namespace
