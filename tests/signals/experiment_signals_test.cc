@@ -229,6 +229,28 @@ TEST(ExperimentSignalsTest, VariantLabelsGoThroughTheLabelBudget) {
   EXPECT_EQ(SrmPValue(samples), 1.0);
 }
 
+TEST(ExperimentSignalsTest, ExperimentLabelsGoThroughTheLabelBudget) {
+  ExperimentSpec second = NewCheckout();
+  second.name = "second";
+  SignalsOptions options = WithExperiments({NewCheckout(), second});
+  options.label_budgets.experiment = 1;
+  SignalsHarness harness(options);
+  harness.Apply(Exposure(kNoonS, "u1", "control"));
+  harness.Apply(Exposure(kNoonS + 1, "u2", "treatment", "second"));
+  harness.Apply(Exposure(kNoonS + 2, "u3", "control", "second"));
+  const Samples samples = harness.Expose();
+  EXPECT_EQ(Exposed(samples, "control"), 1);
+  // The second experiment is exposed as __other__; one overflow per event.
+  EXPECT_EQ(
+      Value(samples, std::string(kExperimentExposedUsers), "treatment", "__other__"), 1);
+  EXPECT_EQ(Value(samples, std::string(kExperimentExposedUsers), "control", "__other__"),
+            1);
+  EXPECT_EQ(samples.at(R"(prodops_label_overflow_total{label="experiment"})"), 2);
+  for (const auto& [series, value] : samples) {
+    EXPECT_EQ(series.find("experiment=\"second\""), std::string::npos) << series;
+  }
+}
+
 TEST(ExperimentSignalsTest, StateSurvivesARestartAtAnyPoint) {
   // Every split of the scenario into before and after a restart gives the
   // counts of one uninterrupted run.
