@@ -55,7 +55,6 @@ Independent figures, computed over each ticket's rows in the order above
   solved_tickets tickets solved at least once
 each overall and per team (the team after the row, "__none__" if missing);
 and, per ticket:
-  created        every ticket
   open           tickets not SOLVED/CLOSED after their last row, per team
   resolutions    tickets SOLVED/CLOSED after their last row, per team: their
                  resolution time, from the first row to the last row that
@@ -309,7 +308,6 @@ def figures(tickets):
                     per_team["reopens"][label] += 1
                 status = new_status
         totals["solved_tickets"] += solved_once
-        totals["created"] += 1
         final_label = ticket_rows[-1]["team"] or "__none__"
         if status in DONE:
             totals["resolutions"] += 1

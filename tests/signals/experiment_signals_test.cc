@@ -246,6 +246,8 @@ TEST(ExperimentSignalsTest, ExperimentLabelsGoThroughTheLabelBudget) {
   EXPECT_EQ(Value(samples, std::string(kExperimentExposedUsers), "control", "__other__"),
             1);
   EXPECT_EQ(samples.at(R"(prodops_label_overflow_total{label="experiment"})"), 2);
+  // __other__ mixes experiments: no sample ratio test of it.
+  EXPECT_EQ(Value(samples, std::string(kExperimentSrmPValue), "", "__other__"), -1);
   for (const auto& [series, value] : samples) {
     EXPECT_EQ(series.find("experiment=\"second\""), std::string::npos) << series;
   }

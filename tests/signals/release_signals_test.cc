@@ -186,23 +186,21 @@ TEST(RecentReleasesTest, AReleaseIsKeptUntilItsImpactWindowClosesWhateverTheNewe
       << "kept, but not among the 2 most recent";
 }
 
-// Feature signals and the lift join usage, ticket and release events: every
-// arrival order of events within the allowed lateness gives the same
-// exposition (720 orders).
+// Feature signals, the lift and change failures join usage, ticket and
+// release events: every arrival order of events within the allowed lateness
+// gives the same exposition (5040 orders), a HOTFIX arriving before its
+// DEPLOY and baseline tickets arriving after the release included.
 TEST(ReleaseAndFeatureOrderTest,
      EveryArrivalOrderWithinTheLatenessGivesTheSameExposition) {
-  auto usage = [](int64_t at_s, const std::string& user, const std::string& feature) {
-    return absl::StrCat("usage { event_id: \"u", at_s, user,
-                        "\" occurred_at { seconds: ", at_s, " } user_id: \"", user,
-                        "\" feature: \"", feature, "\" action: \"view\" }");
-  };
   std::vector<std::string> events = {
       Release(kNoonS, "r1", "DEPLOY", "payments", "checkout"),
+      Release(kNoonS + 300, "r1", "HOTFIX", "payments", "checkout"),
       Ticket(kNoonS + 600, "INCIDENT", "checkout"),
       Ticket(kNoonS + 900, "QUESTION", "checkout"),
-      Ticket(kNoonS - 1200, "QUESTION", "search"),
-      usage(kNoonS + 60, "u1", "checkout"),
-      usage(kNoonS + 120, "u2", "search"),
+      Ticket(kNoonS - 1200, "BUG", "checkout"),
+      Ticket(kNoonS - 1800, "BUG", "checkout"),
+      "usage { event_id: \"u1\" occurred_at { seconds: " + std::to_string(kNoonS + 60) +
+          " } user_id: \"u1\" feature: \"checkout\" action: \"view\" }",
   };
   std::sort(events.begin(), events.end());
   testing::Samples first;
@@ -213,21 +211,25 @@ TEST(ReleaseAndFeatureOrderTest,
     const testing::Samples samples = harness.Expose();
     if (orders++ == 0) {
       first = samples;
-      // Not empty: the values every order must agree on.
-      EXPECT_EQ(Lift(samples, "r1"), 2 * 168 / 24.0);
+      // Not empty: the values every order must agree on. Lift: 2 tickets
+      // in the 24 h from 12:00 over 2 in the 168 h before: (2 / 24) / (2 /
+      // 168) = 7.
+      EXPECT_EQ(Lift(samples, "r1"), 7);
+      EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+      EXPECT_EQ(samples.at(R"(prodops_releases_total{team="payments",kind="hotfix"})"),
+                1);
       EXPECT_EQ(
           samples.at(R"(prodops_feature_howto_share{feature="checkout",window="1h"})"),
-          0.5);
-      EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+          0.25);
       EXPECT_EQ(
           samples.at(
-              R"(prodops_feature_tickets_per_1k_users{feature="search",window="1h"})"),
-          1000);
+              R"(prodops_feature_tickets_per_1k_users{feature="checkout",window="1h"})"),
+          4000);
     } else {
       ASSERT_EQ(samples, first) << "order " << orders;
     }
   } while (std::next_permutation(events.begin(), events.end()));
-  EXPECT_EQ(orders, 720);
+  EXPECT_EQ(orders, 5040);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "daemon/export/snapshot.h"
@@ -512,15 +514,35 @@ TEST_F(TicketSignalsTest, SpikeScoreUsesTheLastCompleteUtcHour) {
   EXPECT_EQ(Value(later, "prodops_firefighting_spike{team=\"a\"}"), 0);
 }
 
+// Sets TZ for its lifetime; the previous value (or none) comes back after.
+class ScopedTimeZone {
+ public:
+  explicit ScopedTimeZone(const char* tz) {
+    const char* previous = std::getenv("TZ");
+    if (previous != nullptr) previous_ = previous;
+    setenv("TZ", tz, 1);
+    tzset();
+  }
+  ~ScopedTimeZone() {
+    if (previous_.has_value()) {
+      setenv("TZ", previous_->c_str(), 1);
+    } else {
+      unsetenv("TZ");
+    }
+    tzset();
+  }
+
+ private:
+  std::optional<std::string> previous_;
+};
+
 // Hours are UTC hours whatever the machine's time zone: on the night Central
 // Europe falls back (2026-10-25, 01:00Z), 00:30Z and 01:30Z are both 02:30
 // local time, yet fall in two hours. TZ is a POSIX rule, so no zone data is
-// needed for the zone to be in force.
+// needed for the zone to be in force. No code here reads local time; this
+// keeps it so.
 TEST_F(TicketSignalsTest, HoursAreUtcHoursAcrossADaylightSavingChange) {
-  const char* previous = std::getenv("TZ");
-  const std::string saved = previous == nullptr ? "" : previous;
-  ASSERT_EQ(setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1), 0);
-  tzset();
+  const ScopedTimeZone central_europe("CET-1CEST,M3.5.0,M10.5.0/3");
   constexpr int64_t kFallBack = 1'792'886'400'000 + kHour;  // 2026-10-25T01:00:00Z
   Feed({Created("d1", "D1", kFallBack - 30 * kMinute, "a", TicketEvent::LOW,
                 TicketEvent::INCIDENT),
@@ -533,12 +555,6 @@ TEST_F(TicketSignalsTest, HoursAreUtcHoursAcrossADaylightSavingChange) {
   EXPECT_EQ(
       Value(samples, "prodops_firefighting_reactive_tickets{team=\"a\",window=\"1d\"}"),
       2);
-  if (previous == nullptr) {
-    unsetenv("TZ");
-  } else {
-    setenv("TZ", saved.c_str(), 1);
-  }
-  tzset();
 }
 
 TEST_F(TicketSignalsTest, TeamsBeyondTheLabelBudgetFoldIntoOtherAndAreCounted) {

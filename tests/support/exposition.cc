@@ -1,5 +1,6 @@
 #include "tests/support/exposition.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -20,12 +21,32 @@ Samples ParseExposition(const std::string& text) {
   return samples;
 }
 
+namespace {
+
+bool IsOf(const std::string& series, const std::string& name) {
+  return series == name || series.rfind(name + "{", 0) == 0;
+}
+
+}  // namespace
+
 double SumOf(const Samples& samples, const std::string& name) {
+  return SumOf(samples, name, "");
+}
+
+double SumOf(const Samples& samples, const std::string& name, const std::string& label) {
   double sum = 0;
   for (const auto& [series, value] : samples) {
-    if (series == name || series.rfind(name + "{", 0) == 0) sum += value;
+    if (IsOf(series, name) && series.find(label) != std::string::npos) sum += value;
   }
   return sum;
+}
+
+double MaxOf(const Samples& samples, const std::string& name) {
+  double max = 0;
+  for (const auto& [series, value] : samples) {
+    if (IsOf(series, name)) max = std::max(max, value);
+  }
+  return max;
 }
 
 double AccountedEvents(const Samples& samples) {
