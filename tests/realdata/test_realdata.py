@@ -22,10 +22,9 @@ time minus the allowed lateness (60 s here) passes an event, and a solved
 ticket's resolution time is observed when it expires. Solved tickets must
 not expire during the logs' span (expiry 1000 days, else a late reopen
 would start an unknown ticket), so a marker usage event follows the data
-by the expiry and an hour (still in the past: replay's tolerance of
-future events is against the wall clock). The team
-budget (1000) exceeds the 649 BPI teams so that no team folds into
-__other__.
+by the expiry and an hour (still in the past: replay's tolerance of future
+events is against the wall clock). The team budget (1000) exceeds the 649
+BPI teams so that no team folds into __other__.
 
 Data: PRODOPS_REALDATA_DIR, else ../shared/data next to the checkout (the
 repository root's sibling). Without the zips the test is skipped (exit 77,

@@ -29,10 +29,6 @@ bool IsOf(const std::string& series, const std::string& name) {
 
 }  // namespace
 
-double SumOf(const Samples& samples, const std::string& name) {
-  return SumOf(samples, name, "");
-}
-
 double SumOf(const Samples& samples, const std::string& name, const std::string& label) {
   double sum = 0;
   for (const auto& [series, value] : samples) {

@@ -12,8 +12,8 @@ Samples ParseExposition(const std::string& text);
 
 // Sum of every sample of metric `name` (any labels), or of those whose
 // labels include `label` (e.g. R"(clock="first_reply")").
-double SumOf(const Samples& samples, const std::string& name);
-double SumOf(const Samples& samples, const std::string& name, const std::string& label);
+double SumOf(const Samples& samples, const std::string& name,
+             const std::string& label = "");
 
 // Largest sample of metric `name` (any labels); 0 when it has none.
 double MaxOf(const Samples& samples, const std::string& name);
