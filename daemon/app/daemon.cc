@@ -267,6 +267,15 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
     families.push_back(std::move(family));
   }
 
+  if (const DedupIndex* dedup = pipeline_->dedup(); dedup != nullptr) {
+    prometheus::MetricFamily filter_bytes = LiveFamily(signals::kDedupFilterBytes);
+    exporter::AddSample(&filter_bytes, {}, {}, static_cast<double>(dedup->FilterBytes()));
+    families.push_back(std::move(filter_bytes));
+    prometheus::MetricFamily reads = LiveFamily(signals::kDedupStoreReadsTotal);
+    exporter::AddSample(&reads, {}, {}, static_cast<double>(dedup->store_reads()));
+    families.push_back(std::move(reads));
+  }
+
   prometheus::MetricFamily lag = LiveFamily(signals::kConsumerLag);
   if (consumer_ != nullptr) {
     for (const ingest::TopicPartition& tp : consumer_->Assignment()) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/big_endian.h"
 #include "daemon/common/log.h"
+#include "daemon/window/hll.h"
 
 namespace prodops::app {
 namespace {
@@ -29,8 +30,28 @@ size_t EntryBytes(std::string_view id) { return id.size() + 48; }
 
 }  // namespace
 
-DedupIndex::DedupIndex(int64_t horizon_ms, state::StateStore* store)
-    : horizon_ms_(horizon_ms), store_(store) {}
+// Four slices per horizon: the filter holds at most 5/4 of the ids within
+// the horizon, and a lookup consults about five filters.
+DedupIndex::DedupIndex(int64_t horizon_ms, state::StateStore* store, size_t filter_bytes)
+    : horizon_ms_(horizon_ms), store_(store), filter_(horizon_ms / 4, filter_bytes) {}
+
+absl::Status DedupIndex::Load() {
+  size_t ids = 0;
+  absl::Status s = store_->Scan(
+      state::Family::kDedup, "", [&](std::string_view id, std::string_view value) {
+        // A malformed time reads as absent in SeenBefore too.
+        if (const std::optional<int64_t> occurred_ms = ParseTime(value)) {
+          filter_.Add(window::HashItem(id), *occurred_ms);
+          ++ids;
+        }
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  filter_complete_ = true;
+  Log(LogLevel::kInfo, absl::StrCat("dedup index: ", ids, " stored ids in a ",
+                                    filter_.MemoryBytes() >> 10, " KiB filter"));
+  return absl::OkStatus();
+}
 
 int64_t DedupIndex::Cutoff(int64_t watermark_ms) const {
   return watermark_ms < std::numeric_limits<int64_t>::min() + horizon_ms_
@@ -49,10 +70,12 @@ DedupIndex::IdTimes::value_type* DedupIndex::FindInMemory(std::string_view id) {
 bool DedupIndex::SeenBefore(std::string_view event_id, int64_t occurred_ms,
                             int64_t watermark_ms) {
   const int64_t cutoff = Cutoff(watermark_ms);
+  const uint64_t hash = window::HashItem(event_id);
   if (const IdTimes::value_type* entry = FindInMemory(event_id); entry != nullptr) {
     if (entry->second >= cutoff) return true;
     // The earlier one is forgotten: this one counts, and replaces it.
-  } else {
+  } else if (!filter_complete_ || filter_.MayContain(hash, cutoff)) {
+    ++store_reads_;
     absl::StatusOr<std::string> stored = store_->Get(state::Family::kDedup, event_id);
     if (stored.ok()) {
       const std::optional<int64_t> first = ParseTime(*stored);
@@ -69,6 +92,7 @@ bool DedupIndex::SeenBefore(std::string_view event_id, int64_t occurred_ms,
   }
   auto [it, inserted] = pending_.insert_or_assign(std::string(event_id), occurred_ms);
   if (inserted) pending_bytes_ += EntryBytes(event_id);
+  filter_.Add(hash, occurred_ms);
   return false;
 }
 
@@ -84,9 +108,16 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
   for (const auto& [id, occurred_ms] : sorted) {
     changes->Put(state::Family::kDedup, std::string(id), TimeValue(occurred_ms));
   }
-  for (auto& [id, occurred_ms] : pending_) collected_.insert_or_assign(id, occurred_ms);
+  if (collected_.empty()) {
+    // The usual case (the previous write succeeded): hand the table over
+    // rather than copying every id.
+    std::swap(collected_, pending_);
+  } else {
+    for (auto& [id, occurred_ms] : pending_) collected_.insert_or_assign(id, occurred_ms);
+  }
   pending_.clear();
   store_->SetDedupCutoff(Cutoff(watermark_ms));
+  filter_.DropBefore(Cutoff(watermark_ms));
 }
 
 void DedupIndex::Written() {

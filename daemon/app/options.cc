@@ -115,6 +115,7 @@ PipelineOptions ToPipelineOptions(const DaemonConfig& config) {
   options.max_age_ms = int64_t{ingest.max_age_seconds()} * 1000;
   options.dedup_horizon_ms =
       ingest.dedup_disabled() ? 0 : int64_t{ingest.dedup_horizon_seconds()} * 1000;
+  options.dedup_filter_bytes = config.state().dedup_filter_bytes();
   options.signals.tickets = ToTicketOptions(config);
   options.signals.label_budgets = ToLabelBudgetOptions(config);
   options.signals.releases = ToReleaseOptions(config);

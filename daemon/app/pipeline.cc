@@ -56,7 +56,9 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
       feed_out_(feed),
       aggregates_(options_.windows),
       signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)) {
-  if (options_.dedup_horizon_ms > 0) dedup_.emplace(options_.dedup_horizon_ms, store_);
+  if (options_.dedup_horizon_ms > 0) {
+    dedup_.emplace(options_.dedup_horizon_ms, store_, options_.dedup_filter_bytes);
+  }
   if (feed_out_ != nullptr) {
     feed_.emplace(options_.windows.windows, options_.windows.allowed_lateness_ms,
                   [this](const window::WindowSpec& spec, int64_t watermark_ms) {
@@ -79,6 +81,9 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
 
 absl::Status Pipeline::Load() {
   if (absl::Status s = aggregates_.Load(*store_); !s.ok()) return s;
+  if (dedup_.has_value()) {
+    if (absl::Status s = dedup_->Load(); !s.ok()) return s;
+  }
   absl::Status s = store_->Scan(
       state::Family::kOffsets, "", [&](std::string_view key, std::string_view value) {
         ingest::TopicPartition tp;

@@ -63,6 +63,8 @@ struct PipelineOptions {
   int64_t max_age_ms = 0;
   // De-duplication by event_id (DedupIndex). 0: off. Default: 24 h.
   int64_t dedup_horizon_ms = 86'400'000;
+  // Memory budget of the de-duplication filter (DedupIndex).
+  size_t dedup_filter_bytes = DedupIndex::kDefaultFilterBytes;
   signals::SignalsOptions signals;
 };
 
@@ -147,6 +149,8 @@ class Pipeline {
   uint64_t flush_errors() const { return flush_errors_; }
   double last_flush_seconds() const { return last_flush_seconds_; }
   const window::Aggregates& aggregates() const { return aggregates_; }
+  // Null when de-duplication is off.
+  const DedupIndex* dedup() const { return dedup_.has_value() ? &*dedup_ : nullptr; }
 
  private:
   struct TopicState {

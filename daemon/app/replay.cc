@@ -92,7 +92,9 @@ absl::Status RunReplay(const prodops::v1::DaemonConfig& config,
                    " inputs; window cache: ", cache.bucket_bytes >> 10,
                    " KiB of buckets in memory, ", cache.totals_bytes >> 10,
                    " KiB of window totals, ", cache.evictions, " buckets dropped, ",
-                   cache.store_reads, " read back"));
+                   cache.store_reads, " read back; dedup: ",
+                   pipeline.dedup() == nullptr ? 0 : pipeline.dedup()->store_reads(),
+                   " ids looked up in the store"));
   return absl::OkStatus();
 }
 

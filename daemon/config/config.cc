@@ -52,6 +52,9 @@ constexpr uint64_t kMaxMemoryBudgetBytes = uint64_t{64} << 30;
 constexpr uint64_t kDefaultWindowCacheBytes = uint64_t{128} << 20;
 constexpr uint64_t kMinWindowCacheBytes = uint64_t{1} << 20;
 constexpr uint64_t kMaxWindowCacheBytes = uint64_t{64} << 30;
+constexpr uint64_t kDefaultDedupFilterBytes = uint64_t{64} << 20;
+constexpr uint64_t kMinDedupFilterBytes = uint64_t{1} << 20;
+constexpr uint64_t kMaxDedupFilterBytes = uint64_t{64} << 30;
 constexpr uint32_t kDefaultMaxMessageBytes = 1u << 20;
 constexpr uint32_t kMinMaxMessageBytes = 1024;
 constexpr uint32_t kMaxMaxMessageBytes = 64u << 20;
@@ -245,6 +248,9 @@ void FillDefaults(DaemonConfig* config) {
   if (state->window_cache_bytes() == 0) {
     state->set_window_cache_bytes(kDefaultWindowCacheBytes);
   }
+  if (state->dedup_filter_bytes() == 0) {
+    state->set_dedup_filter_bytes(kDefaultDedupFilterBytes);
+  }
   IngestConfig* ingest = config->mutable_ingest();
   if (ingest->max_message_bytes() == 0)
     ingest->set_max_message_bytes(kDefaultMaxMessageBytes);
@@ -391,9 +397,13 @@ absl::Status ValidateState(const StateConfig& state, const Site& site) {
                           state.memory_budget_bytes(), kMinMemoryBudgetBytes,
                           kMaxMemoryBudgetBytes);
   if (!status.ok()) return status;
-  return RequireBetween(site.Field(StateConfig::kWindowCacheBytesFieldNumber),
-                        state.window_cache_bytes(), kMinWindowCacheBytes,
-                        kMaxWindowCacheBytes);
+  status = RequireBetween(site.Field(StateConfig::kWindowCacheBytesFieldNumber),
+                          state.window_cache_bytes(), kMinWindowCacheBytes,
+                          kMaxWindowCacheBytes);
+  if (!status.ok()) return status;
+  return RequireBetween(site.Field(StateConfig::kDedupFilterBytesFieldNumber),
+                        state.dedup_filter_bytes(), kMinDedupFilterBytes,
+                        kMaxDedupFilterBytes);
 }
 
 absl::Status ValidateIngest(const DaemonConfig& config, const Site& site) {

@@ -71,6 +71,14 @@ std::vector<MetricDef> MakeCatalog() {
       {std::string(kWindowCacheReadErrorsTotal),
        "Reads of window buckets back from RocksDB that failed since start (logged).",
        MetricType::Counter, {}, Storage::kLive},
+      {std::string(kDedupFilterBytes),
+       "Memory of the filter over the event ids stored within the de-duplication "
+       "horizon (about 12 bits an id).",
+       MetricType::Gauge, {}, Storage::kLive},
+      {std::string(kDedupStoreReadsTotal),
+       "Event ids looked up in RocksDB since start: the filter's false positives "
+       "(about 1% of new ids) and duplicates.",
+       MetricType::Counter, {}, Storage::kLive},
   };
   for (MetricDef& def : TicketMetricDefs()) catalog.push_back(std::move(def));
   for (MetricDef& def : LabelBudgetMetricDefs()) catalog.push_back(std::move(def));

@@ -69,6 +69,9 @@ inline constexpr std::string_view kWindowCacheStoreReadsTotal =
     "prodops_window_cache_store_reads_total";
 inline constexpr std::string_view kWindowCacheReadErrorsTotal =
     "prodops_window_cache_read_errors_total";
+inline constexpr std::string_view kDedupFilterBytes = "prodops_dedup_filter_bytes";
+inline constexpr std::string_view kDedupStoreReadsTotal =
+    "prodops_dedup_store_reads_total";
 
 // Label value standing for "the whole product" in per-feature metrics.
 inline constexpr std::string_view kAllFeatures = "__all__";

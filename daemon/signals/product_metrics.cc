@@ -21,7 +21,8 @@ ProductMetrics::ProductMetrics(LabelBudget* budget, window::Aggregates* aggregat
     : budget_(budget),
       aggregates_(aggregates),
       usage_events_(MetricOrDie(kUsageEventsTotal)),
-      active_users_(MetricOrDie(kActiveUsers)) {}
+      active_users_(MetricOrDie(kActiveUsers)),
+      all_active_users_(SeriesOf(active_users_, {kAllFeatures})) {}
 
 void ProductMetrics::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
   // Tickets, releases and exposures belong to their own signal sets.
@@ -35,8 +36,7 @@ void ProductMetrics::ApplyUsage(const prodops::v1::UsageEvent& usage, int64_t at
   const uint64_t user = window::HashItem(usage.user_id());
   aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {feature}), at_ms, user,
                                    as_of_ms);
-  aggregates_->AddWindowedDistinct(SeriesOf(active_users_, {kAllFeatures}), at_ms, user,
-                                   as_of_ms);
+  aggregates_->AddWindowedDistinct(all_active_users_, at_ms, user, as_of_ms);
 }
 
 }  // namespace prodops::signals

@@ -29,6 +29,8 @@ class ProductMetrics final : public SignalSet {
   window::Aggregates* aggregates_;
   const MetricDef& usage_events_;
   const MetricDef& active_users_;
+  // Built once: every usage event updates it.
+  const window::SeriesKey all_active_users_;
 };
 
 // Label value of an enum: its contract name in lower case ("incident",

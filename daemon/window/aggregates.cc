@@ -343,10 +343,8 @@ bool Aggregates::InRetentionOf(int64_t retention_ms, int64_t event_time_ms,
   return event_time_ms > as_of_or_expired_ms - retention_ms;
 }
 
-std::vector<Aggregates::BucketRef> Aggregates::BucketsFor(int64_t event_time_ms,
-                                                          int64_t as_of_ms) {
-  std::vector<BucketRef> buckets;
-  buckets.reserve(widths_.size());
+Aggregates::BucketRefs Aggregates::BucketsFor(int64_t event_time_ms, int64_t as_of_ms) {
+  BucketRefs buckets;
   for (const Width& width : widths_) {
     // Too old for the windows of this width, though not for longer ones.
     if (!InRetentionOf(width.retention_ms, event_time_ms, as_of_ms)) continue;
@@ -365,8 +363,9 @@ std::vector<Aggregates::BucketRef> Aggregates::BucketsFor(int64_t event_time_ms,
   return buckets;
 }
 
-std::vector<Aggregates::ClosedTotals*> Aggregates::TotalsCovering(const BucketRef& ref) {
-  std::vector<ClosedTotals*> covering;
+absl::InlinedVector<Aggregates::ClosedTotals*, 4> Aggregates::TotalsCovering(
+    const BucketRef& ref) {
+  absl::InlinedVector<ClosedTotals*, 4> covering;
   for (size_t i = 0; i < options_.windows.size(); ++i) {
     const std::optional<BucketRange>& closed = totals_[i].closed;
     if (options_.windows[i].bucket_ms == ref.width && closed.has_value() &&

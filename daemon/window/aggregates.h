@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "daemon/state/store.h"
 #include "daemon/window/buckets.h"
@@ -217,7 +218,9 @@ class Aggregates {
   };
   // The resident bucket that holds `event_time_ms` of every width whose
   // retention it is in; empty if one could not be read back.
-  std::vector<BucketRef> BucketsFor(int64_t event_time_ms, int64_t as_of_ms);
+  // Inline: called for every windowed update, with one entry per width.
+  using BucketRefs = absl::InlinedVector<BucketRef, 4>;
+  BucketRefs BucketsFor(int64_t event_time_ms, int64_t as_of_ms);
   // The totals of `window`'s closed buckets as of `range`, from the cache
   // when it holds them, else into `scratch`. Null for a one-bucket window.
   const ClosedTotals* TotalsFor(const WindowSpec& window, const BucketRange& range,
@@ -230,7 +233,7 @@ class Aggregates {
   void ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms, bool counts_only,
                              const Part& part, const Visit& visit) const;
   // The cached totals of the windows whose closed buckets include `ref`.
-  std::vector<ClosedTotals*> TotalsCovering(const BucketRef& ref);
+  absl::InlinedVector<ClosedTotals*, 4> TotalsCovering(const BucketRef& ref);
   // Approximate heap bytes of a bucket's maps.
   static size_t BucketBytes(const Bucket& bucket);
   // Re-measures changed buckets, then drops the oldest clean ones while over

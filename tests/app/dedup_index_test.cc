@@ -70,8 +70,38 @@ TEST(DedupIndexTest, AFailedWriteForgetsNothing) {
   EXPECT_EQ(retry.ops()[0].key, "b");
 }
 
+TEST(DedupIndexTest, AfterLoadANewIdCostsNoStoreRead) {
+  testing::MemoryStore store;
+  {
+    DedupIndex before_restart(24 * kHour, &store);
+    ASSERT_TRUE(before_restart.Load().ok());
+    for (int i = 0; i < 1000; ++i) {
+      EXPECT_FALSE(before_restart.SeenBefore("old-" + std::to_string(i), kT0, kT0));
+    }
+    ASSERT_TRUE(Flush(before_restart, store, kT0));
+  }
+  DedupIndex index(24 * kHour, &store);
+  ASSERT_TRUE(index.Load().ok());
+  EXPECT_GT(index.FilterBytes(), 0u);
+  for (int i = 0; i < 10'000; ++i) {
+    EXPECT_FALSE(index.SeenBefore("new-" + std::to_string(i), kT0 + kHour, kT0 + kHour));
+  }
+  EXPECT_LT(index.store_reads(), 100u) << "only the filter's false positives";
+  const uint64_t reads = index.store_reads();
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_TRUE(index.SeenBefore("old-" + std::to_string(i), kT0, kT0 + kHour))
+        << "stored before the restart, found through the filter";
+  }
+  EXPECT_EQ(index.store_reads(), reads + 1000);
+
+  DedupIndex unloaded(24 * kHour, &store);
+  EXPECT_FALSE(unloaded.SeenBefore("another", kT0, kT0));
+  EXPECT_EQ(unloaded.store_reads(), 1u) << "without Load() every new id is looked up";
+}
+
 // The same sequence of (id, time) gives the same answers whether the store
-// keeps expired entries or drops them as soon as allowed.
+// keeps expired entries or drops them as soon as allowed, and whether a
+// filter spares the lookups, with a budget too small for the horizon or none.
 TEST(DedupIndexTest, GarbageCollectionNeverChangesAnAnswer) {
   std::vector<std::pair<std::string, int64_t>> events;
   for (int i = 0; i < 400; ++i) {
@@ -80,10 +110,17 @@ TEST(DedupIndexTest, GarbageCollectionNeverChangesAnAnswer) {
     events.emplace_back("id" + std::to_string(i % 37 == 0 ? i - 37 : i), at);
     if (i % 7 == 0) events.emplace_back("id" + std::to_string(std::max(0, i - 211)), at);
   }
-  auto run = [&](bool eager) {
+  enum class Filter { kNone, kAmple, kOneSlice };
+  uint64_t reads_with_one_slice = 0;
+  auto run = [&](bool eager, Filter filter) {
     testing::MemoryStore store;
     store.expire_dedup_eagerly = eager;
-    DedupIndex index(6 * kHour, &store);
+    // A first-size filter takes 96 KiB: the small budget holds one slice.
+    DedupIndex index(6 * kHour, &store,
+                     filter == Filter::kOneSlice ? 100 << 10 : 64 << 20);
+    if (filter != Filter::kNone) {
+      EXPECT_TRUE(index.Load().ok());
+    }
     std::vector<bool> answers;
     int64_t watermark = 0;
     for (size_t i = 0; i < events.size(); ++i) {
@@ -93,11 +130,17 @@ TEST(DedupIndexTest, GarbageCollectionNeverChangesAnAnswer) {
         EXPECT_TRUE(Flush(index, store, watermark));
       }
     }
+    if (filter == Filter::kOneSlice) reads_with_one_slice = index.store_reads();
     return answers;
   };
-  const std::vector<bool> kept = run(false);
-  const std::vector<bool> dropped = run(true);
-  EXPECT_EQ(kept, dropped);
+  const std::vector<bool> kept = run(false, Filter::kNone);
+  EXPECT_EQ(run(true, Filter::kNone), kept);
+  EXPECT_EQ(run(false, Filter::kAmple), kept);
+  EXPECT_EQ(run(true, Filter::kAmple), kept);
+  EXPECT_EQ(run(false, Filter::kOneSlice), kept);
+  EXPECT_EQ(run(true, Filter::kOneSlice), kept);
+  EXPECT_GT(reads_with_one_slice, 100u)
+      << "the budget dropped slices that lookups then read the store for";
   EXPECT_GT(std::count(kept.begin(), kept.end(), true), 10)
       << "the scenario has duplicates";
   EXPECT_GT(std::count(kept.begin(), kept.end(), false), 300);

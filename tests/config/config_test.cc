@@ -46,6 +46,7 @@ TEST(ParseConfigTest, FillsEveryDocumentedDefault) {
           memory_budget_bytes: 268435456
           min_free_disk_bytes: 67108864
           window_cache_bytes: 134217728
+          dedup_filter_bytes: 67108864
         }
         ingest {
           max_message_bytes: 1048576
@@ -161,6 +162,13 @@ TEST(ParseConfigTest, MemoryBudgetsAndMessageSizeLimitsOnTheirLines) {
             "68719476736, got 68719476737");
   EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
                     "state { dir: \"/s\" window_cache_bytes: 1048576 }\n"),
+            "OK");
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" dedup_filter_bytes: 1048575 }\n"),
+            "bad.textproto:3:19: state.dedup_filter_bytes: must be between 1048576 and "
+            "68719476736, got 1048575");
+  EXPECT_EQ(ErrorOf(std::string(kKafka) + kTopic +
+                    "state { dir: \"/s\" dedup_filter_bytes: 1048576 }\n"),
             "OK");
   EXPECT_EQ(
       ErrorOf(Valid() + "ingest {\n  max_message_bytes: 1023\n}\n"),
