@@ -48,8 +48,10 @@ absl::Status DedupIndex::Load() {
       });
   if (!s.ok()) return s;
   filter_complete_ = true;
-  Log(LogLevel::kInfo, absl::StrCat("dedup index: ", ids, " stored ids in a ",
-                                    filter_.MemoryBytes() >> 10, " KiB filter"));
+  if (ids > 0) {  // a restart: say what the scan cost in memory
+    Log(LogLevel::kInfo, absl::StrCat("dedup index: ", ids, " stored ids in a ",
+                                      filter_.MemoryBytes() >> 10, " KiB filter"));
+  }
   return absl::OkStatus();
 }
 
