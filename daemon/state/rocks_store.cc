@@ -424,6 +424,11 @@ absl::Status RocksStore::ScanRange(Family family, std::string_view begin,
   // No prefix extractor is configured; say so explicitly so that adding one
   // later cannot silently truncate scans.
   read_options.total_order_seek = true;
+  // A scan reads its range once (loading the state at start, a window
+  // bucket read back): its blocks would only push the hot blocks of point
+  // lookups out of the block cache, and at start they made the cache, and
+  // the RSS, jump by the size of the dedup family.
+  read_options.fill_cache = false;
   // The upper bound lets RocksDB stop at the end of the range instead of
   // stepping over tombstones beyond it (retention leaves many).
   rocksdb::Slice upper(end.data(), end.size());

@@ -38,7 +38,7 @@ constexpr int kKills = 20;
 // Families whose values describe the process, not the events.
 bool DescribesTheProcess(std::string_view line) {
   for (std::string_view prefix :
-       {"prodops_state_", "prodops_window_cache_", "prodops_consumer_lag",
+       {"prodops_state_", "prodops_window_cache_", "prodops_dedup_", "prodops_consumer_lag",
         "prodops_ready", "prodops_build_info"}) {
     if (line.starts_with(prefix)) return true;
   }
