@@ -20,6 +20,13 @@ prometheus::MetricFamily LiveFamily(std::string_view name) {
   return exporter::MakeFamily(def.name, def.help, def.type);
 }
 
+// A live family of one unlabelled sample.
+prometheus::MetricFamily LiveValue(std::string_view name, double value) {
+  prometheus::MetricFamily family = LiveFamily(name);
+  exporter::AddSample(&family, {}, {}, value);
+  return family;
+}
+
 }  // namespace
 
 Daemon::Daemon(const prodops::v1::DaemonConfig& config) : config_(config) {}
@@ -237,19 +244,13 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
   exporter::AddSample(&build, {"version"}, {PRODOPS_VERSION}, 1);
   families.push_back(std::move(build));
 
-  prometheus::MetricFamily ready_family = LiveFamily(signals::kReady);
-  exporter::AddSample(&ready_family, {}, {}, ready ? 1 : 0);
-  families.push_back(std::move(ready_family));
-
-  prometheus::MetricFamily flushes = LiveFamily(signals::kStateFlushesTotal);
-  exporter::AddSample(&flushes, {}, {}, static_cast<double>(pipeline_->flushes()));
-  families.push_back(std::move(flushes));
-  prometheus::MetricFamily errors = LiveFamily(signals::kStateFlushErrorsTotal);
-  exporter::AddSample(&errors, {}, {}, static_cast<double>(pipeline_->flush_errors()));
-  families.push_back(std::move(errors));
-  prometheus::MetricFamily flush_seconds = LiveFamily(signals::kStateFlushSeconds);
-  exporter::AddSample(&flush_seconds, {}, {}, pipeline_->last_flush_seconds());
-  families.push_back(std::move(flush_seconds));
+  families.push_back(LiveValue(signals::kReady, ready ? 1 : 0));
+  families.push_back(
+      LiveValue(signals::kStateFlushesTotal, static_cast<double>(pipeline_->flushes())));
+  families.push_back(LiveValue(signals::kStateFlushErrorsTotal,
+                               static_cast<double>(pipeline_->flush_errors())));
+  families.push_back(
+      LiveValue(signals::kStateFlushSeconds, pipeline_->last_flush_seconds()));
 
   const window::Aggregates::CacheStats cache = pipeline_->aggregates().cache_stats();
   prometheus::MetricFamily cache_bytes = LiveFamily(signals::kWindowCacheBytes);
@@ -258,22 +259,18 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
   exporter::AddSample(&cache_bytes, {"part"}, {"totals"},
                       static_cast<double>(cache.totals_bytes));
   families.push_back(std::move(cache_bytes));
-  for (const auto& [name, value] :
-       {std::pair{signals::kWindowCacheEvictionsTotal, cache.evictions},
-        std::pair{signals::kWindowCacheStoreReadsTotal, cache.store_reads},
-        std::pair{signals::kWindowCacheReadErrorsTotal, cache.read_errors}}) {
-    prometheus::MetricFamily family = LiveFamily(name);
-    exporter::AddSample(&family, {}, {}, static_cast<double>(value));
-    families.push_back(std::move(family));
-  }
+  families.push_back(LiveValue(signals::kWindowCacheEvictionsTotal,
+                               static_cast<double>(cache.evictions)));
+  families.push_back(LiveValue(signals::kWindowCacheStoreReadsTotal,
+                               static_cast<double>(cache.store_reads)));
+  families.push_back(LiveValue(signals::kWindowCacheReadErrorsTotal,
+                               static_cast<double>(cache.read_errors)));
 
   if (const DedupIndex* dedup = pipeline_->dedup(); dedup != nullptr) {
-    prometheus::MetricFamily filter_bytes = LiveFamily(signals::kDedupFilterBytes);
-    exporter::AddSample(&filter_bytes, {}, {}, static_cast<double>(dedup->FilterBytes()));
-    families.push_back(std::move(filter_bytes));
-    prometheus::MetricFamily reads = LiveFamily(signals::kDedupStoreReadsTotal);
-    exporter::AddSample(&reads, {}, {}, static_cast<double>(dedup->store_reads()));
-    families.push_back(std::move(reads));
+    families.push_back(
+        LiveValue(signals::kDedupFilterBytes, static_cast<double>(dedup->FilterBytes())));
+    families.push_back(LiveValue(signals::kDedupStoreReadsTotal,
+                                 static_cast<double>(dedup->store_reads())));
   }
 
   prometheus::MetricFamily lag = LiveFamily(signals::kConsumerLag);

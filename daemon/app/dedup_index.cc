@@ -118,8 +118,9 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
     for (auto& [id, occurred_ms] : pending_) collected_.insert_or_assign(id, occurred_ms);
   }
   pending_.clear();
-  store_->SetDedupCutoff(Cutoff(watermark_ms));
-  filter_.DropBefore(Cutoff(watermark_ms));
+  const int64_t cutoff = Cutoff(watermark_ms);
+  store_->SetDedupCutoff(cutoff);
+  filter_.DropBefore(cutoff);
 }
 
 void DedupIndex::Written() {

@@ -66,6 +66,18 @@ size_t RecentIdFilter::BlockedBloom::BytesFor(size_t capacity) {
          (kBlockBits / 8);
 }
 
+size_t RecentIdFilter::Slice::Count() const {
+  size_t count = 0;
+  for (const BlockedBloom& filter : filters) count += filter.count();
+  return count;
+}
+
+size_t RecentIdFilter::Slice::MemoryBytes() const {
+  size_t bytes = 0;
+  for (const BlockedBloom& filter : filters) bytes += filter.MemoryBytes();
+  return bytes;
+}
+
 RecentIdFilter::RecentIdFilter(int64_t slice_ms, size_t max_bytes)
     : slice_ms_(std::max<int64_t>(1, slice_ms)), max_bytes_(max_bytes) {}
 
@@ -78,12 +90,7 @@ void RecentIdFilter::Add(uint64_t hash, int64_t occurred_ms) {
   if (it == slices_.end()) {
     // Sized for as many ids as the newest slice holds: at a steady rate one
     // filter per slice.
-    size_t newest = 0;
-    if (!slices_.empty()) {
-      for (const BlockedBloom& filter : slices_.rbegin()->second.filters) {
-        newest += filter.count();
-      }
-    }
+    const size_t newest = slices_.empty() ? 0 : slices_.rbegin()->second.Count();
     capacity = std::max(kMinCapacity, newest);
   } else if (it->second.filters.back().Full()) {
     capacity = kGrowth * it->second.filters.back().capacity();
@@ -101,8 +108,7 @@ bool RecentIdFilter::MakeRoom(size_t bytes, int64_t start) {
   while (bytes_ + bytes > max_bytes_ && !slices_.empty()) {
     auto oldest = slices_.begin();
     covered_from_ms_ = std::max(covered_from_ms_, oldest->first + slice_ms_);
-    for (const BlockedBloom& filter : oldest->second.filters)
-      bytes_ -= filter.MemoryBytes();
+    bytes_ -= oldest->second.MemoryBytes();
     slices_.erase(oldest);
   }
   if (bytes_ + bytes > max_bytes_) {
@@ -126,9 +132,7 @@ bool RecentIdFilter::MayContain(uint64_t hash, int64_t cutoff_ms) const {
 
 void RecentIdFilter::DropBefore(int64_t cutoff_ms) {
   const auto end = slices_.lower_bound(window::BucketStart(cutoff_ms, slice_ms_));
-  for (auto it = slices_.begin(); it != end; ++it) {
-    for (const BlockedBloom& filter : it->second.filters) bytes_ -= filter.MemoryBytes();
-  }
+  for (auto it = slices_.begin(); it != end; ++it) bytes_ -= it->second.MemoryBytes();
   slices_.erase(slices_.begin(), end);
 }
 

@@ -60,6 +60,8 @@ class RecentIdFilter {
   };
   struct Slice {
     std::vector<BlockedBloom> filters;  // the newest, and the one added to, last
+    size_t Count() const;
+    size_t MemoryBytes() const;
   };
 
   // Drops the oldest slices until a filter of `bytes` fits in the budget;
