@@ -183,6 +183,9 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   PartitionProgress& progress = partitions_[tp];
   // Already in the state.
   if (progress.has_offset && message.offset < progress.next_offset) return;
+  // The input topics are co-partitioned: what partition p of any of them
+  // changes is task p's state (state::TaskId).
+  aggregates_.SelectTask(static_cast<state::TaskId>(message.partition));
   const bool held = progress.Holds();
   UpdateProgress(progress,
                  [&](PartitionProgress& p) { p.next_offset = message.offset + 1; });

@@ -78,6 +78,11 @@ struct PipelineOptions {
 // the state holds the effects of exactly the messages before the stored
 // offsets, and the source resumes there.
 //
+// Tasks: the input topics are co-partitioned (partition p of each holds
+// the same keys), and the aggregates built from partition p of any topic
+// are task p's (state::TaskId), stored under its own key prefix and read
+// merged (window::Aggregates).
+//
 // Rejected messages go to `dead_letters` (optional), and the signal feed's
 // updates to `feed` (optional); both are acknowledged there before the
 // offsets that account for them are written.

@@ -253,11 +253,12 @@ absl::Status RocksStore::Impl::CheckSchemaVersion() {
                        version, "; this prodopsd understands up to ", kSchemaVersion));
     }
     if (version < kSchemaVersion) {
-      // No older schema has been released yet, so there is nothing to migrate
+      // No older schema has been released, so there is nothing to migrate
       // from; refuse rather than misread the data.
       return absl::FailedPreconditionError(absl::StrCat(
           "state directory ", dir, " was written by schema version ", version,
-          "; this prodopsd has no migration from it to ", kSchemaVersion));
+          "; this prodopsd has no migration from it to ", kSchemaVersion,
+          ": move it away to rebuild the state from what the input topics still hold"));
     }
     return absl::OkStatus();
   }

@@ -1,5 +1,10 @@
 #include "daemon/state/store.h"
 
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "daemon/common/big_endian.h"
+
 namespace prodops::state {
 
 const char* FamilyName(Family family) {
@@ -27,6 +32,45 @@ std::string PrefixSuccessor(std::string_view prefix) {
   }
   if (!bound.empty()) bound.back() = static_cast<char>(bound.back() + 1);
   return bound;
+}
+
+std::string TaskPrefix(TaskId task) {
+  std::string prefix;
+  PutFixedBigEndian(task, kTaskPrefixBytes, &prefix);
+  return prefix;
+}
+
+bool ParseTaskPrefix(std::string_view key, TaskId* task) {
+  if (key.size() < kTaskPrefixBytes) return false;
+  *task = static_cast<TaskId>(DecodeFixedBigEndian(key, kTaskPrefixBytes));
+  return true;
+}
+
+absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store, Family family) {
+  std::vector<TaskId> tasks;
+  std::string from;  // the first key not yet looked at
+  while (true) {
+    // Reads the first key at or after `from`, then skips past its task.
+    std::optional<TaskId> found;
+    absl::Status status =
+        store.ScanRange(family, from, "", [&](std::string_view key, std::string_view) {
+          TaskId task = 0;
+          if (!ParseTaskPrefix(key, &task)) {
+            return absl::DataLossError(absl::StrCat("key of ", key.size(),
+                                                    " bytes in the ", FamilyName(family),
+                                                    " column family has no task prefix"));
+          }
+          found = task;
+          return absl::CancelledError();  // one key is all this needs
+        });
+    if (!found.has_value()) {
+      if (!status.ok()) return status;
+      return tasks;
+    }
+    tasks.push_back(*found);
+    from = PrefixSuccessor(TaskPrefix(*found));
+    if (from.empty()) return tasks;  // the last possible task
+  }
 }
 
 }  // namespace prodops::state

@@ -68,6 +68,24 @@ class WriteSet {
 // is none (the prefix is empty or all 0xff).
 std::string PrefixSuccessor(std::string_view prefix);
 
+// A task: one partition number of the input topics, which are
+// co-partitioned (partition p of every topic holds the same keys). The
+// state built from a task's partitions is stored under TaskPrefix(task) in
+// every family that holds it, so that it is one key range per family:
+// loaded, dropped or handed to another instance as a whole.
+using TaskId = uint32_t;
+inline constexpr size_t kTaskPrefixBytes = 4;
+// The task id, big-endian (so tasks sort by id).
+std::string TaskPrefix(TaskId task);
+// The task whose prefix `key` starts with; false if it is too short.
+bool ParseTaskPrefix(std::string_view key, TaskId* task);
+
+class StateStore;
+// The tasks with at least one key in `family`, ascending. Reads one key per
+// task.
+[[nodiscard]] absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store,
+                                                              Family family);
+
 // Durable key-value state. Single writer: the pipeline thread. Errors are
 // values; an error from Write means nothing of the WriteSet was applied.
 class StateStore {

@@ -1,697 +1,225 @@
 #include "daemon/window/aggregates.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <limits>
+#include <map>
+#include <set>
 #include <utility>
 
-#include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
-#include "daemon/common/log.h"
-#include "daemon/window/encoding.h"
+#include "daemon/window/hll.h"
 
 namespace prodops::window {
 namespace {
 
-using state::Family;
+using Tasks = absl::flat_hash_map<state::TaskId, std::unique_ptr<TaskAggregates>>;
 
-constexpr char kCounterPrefix = 'c';
-constexpr char kMaxPrefix = 'm';
-constexpr char kCountKind = 'n';
-constexpr char kDistinctKind = 'd';
-constexpr int kWidthBytes = 4;
-constexpr int kStartBytes = 8;
-constexpr size_t kBucketKeyHeaderBytes = kWidthBytes + kStartBytes + 1;  // + kind
-constexpr size_t kValueBytes = 8;  // counters, maxima and windowed counts
-constexpr uint64_t kSignBit = uint64_t{1} << 63;
-
-// Options come from a validated config; anything else is a programming error.
-void CheckOptions(const Aggregates::Options& options) {
-  std::string problem;
-  if (options.windows.empty()) problem = "no windows";
-  if (options.allowed_lateness_ms < 0) problem = "negative allowed lateness";
-  for (const WindowSpec& window : options.windows) {
-    if (window.bucket_ms <= 0 ||
-        window.bucket_ms > std::numeric_limits<uint32_t>::max() ||
-        window.length_ms <= 0 || window.length_ms % window.bucket_ms != 0) {
-      problem = absl::StrCat("window '", window.name, "' has length ", window.length_ms,
-                             " ms and bucket ", window.bucket_ms, " ms");
-    }
-  }
-  if (problem.empty()) return;
-  Log(LogLevel::kError, absl::StrCat("window::Aggregates: invalid options: ", problem));
-  std::abort();
+// The values `read` finds in every task, a series found in several tasks
+// combined with `combine(Value& into, const Value& more)`. `read(task,
+// add)` calls add(series, value) for each series of the task.
+template <typename Value, typename Read, typename Combine>
+absl::flat_hash_map<SeriesKey, Value> Merge(const Tasks& tasks, const Read& read,
+                                            const Combine& combine) {
+  absl::flat_hash_map<SeriesKey, Value> merged;
+  const auto add = [&](const SeriesKey& series, const Value& value) {
+    const auto [it, inserted] = merged.try_emplace(series, value);
+    if (!inserted) combine(it->second, value);
+  };
+  for (const auto& [task, aggregates] : tasks) read(*aggregates, add);
+  return merged;
 }
-
-// For error messages; keys are binary.
-std::string Escaped(std::string_view key) {
-  return absl::CEscape(absl::string_view(key.data(), key.size()));
-}
-
-std::string WidthPrefix(int64_t bucket_ms) {
-  std::string key;
-  internal::PutFixedBigEndian(static_cast<uint64_t>(bucket_ms), kWidthBytes, &key);
-  return key;
-}
-
-// Flipping the sign bit makes unsigned byte order equal signed numeric order.
-void AppendBucketStart(int64_t start_ms, std::string* key) {
-  internal::PutFixedBigEndian(static_cast<uint64_t>(start_ms) ^ kSignBit, kStartBytes,
-                              key);
-}
-
-std::string BucketPrefix(int64_t bucket_ms, int64_t start_ms) {
-  std::string key = WidthPrefix(bucket_ms);
-  AppendBucketStart(start_ms, &key);
-  return key;
-}
-
-std::string BucketKey(int64_t bucket_ms, int64_t start_ms, char kind,
-                      const SeriesKey& series) {
-  std::string key = BucketPrefix(bucket_ms, start_ms);
-  key.push_back(kind);
-  key.append(series);
-  return key;
-}
-
-// Where a bucket key points.
-struct BucketAddress {
-  int64_t width;
-  int64_t start_ms;
-};
-
-absl::Status CheckBucketKey(std::string_view key) {
-  if (key.size() >= kBucketKeyHeaderBytes) return absl::OkStatus();
-  return absl::DataLossError(
-      absl::StrCat("window state: bucket key too short: '", Escaped(key), "'"));
-}
-
-absl::StatusOr<BucketAddress> ParseBucketAddress(std::string_view key) {
-  if (absl::Status s = CheckBucketKey(key); !s.ok()) return s;
-  return BucketAddress{
-      static_cast<int64_t>(internal::DecodeFixedBigEndian(key, kWidthBytes)),
-      static_cast<int64_t>(
-          internal::DecodeFixedBigEndian(key.substr(kWidthBytes), kStartBytes) ^
-          kSignBit)};
-}
-
-std::string ValueBytes(uint64_t value) {
-  std::string bytes;
-  internal::PutFixedBigEndian(value, kValueBytes, &bytes);
-  return bytes;
-}
-
-absl::StatusOr<uint64_t> ParseValue(std::string_view key, std::string_view value) {
-  if (value.size() != kValueBytes) {
-    return absl::DataLossError(absl::StrCat("window state: value of key '", Escaped(key),
-                                            "' has ", value.size(), " bytes, want ",
-                                            kValueBytes));
-  }
-  return internal::DecodeFixedBigEndian(value, kValueBytes);
-}
-
-// Marks `series` dirty; true if it was not dirty yet.
-bool MarkDirty(const SeriesKey& series, absl::flat_hash_map<SeriesKey, bool>* dirty) {
-  return dirty->try_emplace(series, true).second;
-}
-
-size_t StringHeapBytes(const std::string& s) {
-  static const size_t kInlineCapacity = std::string().capacity();
-  return s.capacity() > kInlineCapacity ? s.capacity() + 1 : 0;
-}
-
-size_t ValueHeapBytes(uint64_t) { return 0; }
-size_t ValueHeapBytes(int64_t) { return 0; }
-size_t ValueHeapBytes(bool) { return 0; }
-size_t ValueHeapBytes(const HyperLogLog& sketch) { return sketch.MemoryBytes(); }
 
 template <typename Value>
-size_t MapBytes(const absl::flat_hash_map<SeriesKey, Value>& map) {
-  // One control byte per slot besides the slot itself.
-  size_t bytes = map.capacity() * (sizeof(std::pair<const SeriesKey, Value>) + 1);
-  for (const auto& [key, value] : map)
-    bytes += StringHeapBytes(key) + ValueHeapBytes(value);
-  return bytes;
-}
-
-// Adds `sketch` into `*into` under `series`, as a copy or by merging.
-void MergeInto(const SeriesKey& series, const HyperLogLog& sketch,
-               absl::flat_hash_map<SeriesKey, HyperLogLog>* into) {
-  const auto [it, inserted] = into->try_emplace(series, sketch);
-  if (!inserted) it->second.Merge(sketch);
+void Sum(Value& into, const Value& more) {
+  into += more;
 }
 
 }  // namespace
 
-Aggregates::Aggregates(Options options) : options_(std::move(options)) {
-  CheckOptions(options_);
-  for (const WindowSpec& window : options_.windows) {
-    const int64_t retention_ms = window.length_ms + options_.allowed_lateness_ms;
-    retention_ms_ = std::max(retention_ms_, retention_ms);
-    const auto same = std::find_if(widths_.begin(), widths_.end(), [&](const Width& w) {
-      return w.bucket_ms == window.bucket_ms;
-    });
-    if (same == widths_.end()) {
-      widths_.push_back({window.bucket_ms, retention_ms});
-    } else {
-      same->retention_ms = std::max(same->retention_ms, retention_ms);
-    }
-  }
-  std::sort(widths_.begin(), widths_.end(),
-            [](const Width& a, const Width& b) { return a.bucket_ms < b.bucket_ms; });
-  Reset();
-}
-
-void Aggregates::Reset() {
-  buckets_.clear();
-  for (const Width& width : widths_) buckets_[width.bucket_ms];
-  counters_.clear();
-  maxima_.clear();
-  dirty_counters_.clear();
-  dirty_maxima_.clear();
-  expire_before_.clear();
-  expired_as_of_ms_.reset();
-  stale_widths_.clear();
-  pending_bytes_ = 0;
-  resident_bytes_ = 0;
-  totals_.assign(options_.windows.size(), ClosedTotals{});
-}
+Aggregates::Aggregates(Options options)
+    : options_(std::move(options)),
+      layout_(options_.windows, options_.allowed_lateness_ms) {}
 
 absl::Status Aggregates::Load(const state::StateStore& store) {
-  Reset();
   store_ = &store;
-  absl::Status status =
-      store.Scan(Family::kCounters, std::string_view(&kCounterPrefix, 1),
-                 [this](std::string_view key, std::string_view value) -> absl::Status {
-                   absl::StatusOr<uint64_t> counter = ParseValue(key, value);
-                   if (!counter.ok()) return counter.status();
-                   counters_[SeriesKey(key.substr(1))] = *counter;
-                   return absl::OkStatus();
-                 });
-  if (status.ok()) {
-    status =
-        store.Scan(Family::kCounters, std::string_view(&kMaxPrefix, 1),
-                   [this](std::string_view key, std::string_view value) -> absl::Status {
-                     absl::StatusOr<uint64_t> max = ParseValue(key, value);
-                     if (!max.ok()) return max.status();
-                     maxima_[SeriesKey(key.substr(1))] = static_cast<int64_t>(*max);
-                     return absl::OkStatus();
-                   });
+  tasks_.clear();
+  current_ = nullptr;
+  std::set<state::TaskId> stored;
+  for (state::Family family : {state::Family::kCounters, state::Family::kBuckets}) {
+    absl::StatusOr<std::vector<state::TaskId>> tasks = state::StoredTasks(store, family);
+    if (!tasks.ok()) return tasks.status();
+    stored.insert(tasks->begin(), tasks->end());
   }
-  if (status.ok()) {
-    std::optional<BucketAddress> previous;
-    status = store.Scan(
-        Family::kBuckets, "",
-        [this, &previous](std::string_view key, std::string_view value) -> absl::Status {
-          absl::StatusOr<BucketAddress> address = ParseBucketAddress(key);
-          if (!address.ok()) return address.status();
-          const auto by_width = buckets_.find(address->width);
-          if (by_width == buckets_.end()) {
-            // Keys are in order, so the keys of one width are contiguous.
-            if (stale_widths_.empty() || stale_widths_.back() != address->width) {
-              stale_widths_.push_back(address->width);
-              pending_bytes_ += 2 * kWidthBytes + kStartBytes + 1;
-            }
-            return absl::OkStatus();
-          }
-          // Keys of one bucket are contiguous too: keep within the budget
-          // as each bucket completes rather than loading everything first.
-          if (previous.has_value() && (previous->width != address->width ||
-                                       previous->start_ms != address->start_ms)) {
-            EnforceBudget();
-          }
-          previous = *address;
-          return LoadEntry(key, value, &by_width->second[address->start_ms]);
-        });
+  for (state::TaskId task : stored) {
+    auto aggregates = std::make_unique<TaskAggregates>(options_, task);
+    if (absl::Status s = aggregates->Load(store); !s.ok()) {
+      tasks_.clear();  // half-loaded state must not be mistaken for the real one
+      return s;
+    }
+    tasks_.emplace(task, std::move(aggregates));
   }
-  // Half-loaded state must not be mistaken for the real one.
-  if (!status.ok()) {
-    Reset();
-    return status;
-  }
-  EnforceBudget();
+  ShareBudget();
   return absl::OkStatus();
 }
 
-absl::Status Aggregates::LoadEntry(std::string_view key, std::string_view value,
-                                   Bucket* bucket) {
-  if (absl::Status s = CheckBucketKey(key); !s.ok()) return s;
-  const char kind = key[kWidthBytes + kStartBytes];
-  const SeriesKey series(key.substr(kBucketKeyHeaderBytes));
-  bucket->bytes_stale = true;
-  if (kind == kCountKind) {
-    absl::StatusOr<uint64_t> count = ParseValue(key, value);
-    if (!count.ok()) return count.status();
-    bucket->counts[series] = *count;
-    return absl::OkStatus();
-  }
-  if (kind == kDistinctKind) {
-    absl::StatusOr<HyperLogLog> sketch = HyperLogLog::Parse(value);
-    if (!sketch.ok()) {
-      return absl::DataLossError(absl::StrCat("window state: bucket key '", Escaped(key),
-                                              "': ", sketch.status().message()));
-    }
-    bucket->distincts[series] = *std::move(sketch);
-    return absl::OkStatus();
-  }
-  return absl::DataLossError(
-      absl::StrCat("window state: unknown bucket kind in key '", Escaped(key), "'"));
+TaskAggregates& Aggregates::AddTask(state::TaskId task) {
+  auto aggregates = std::make_unique<TaskAggregates>(options_, task);
+  if (store_ != nullptr) aggregates->UseStore(*store_);  // Load() found nothing for it
+  TaskAggregates& added = *aggregates;
+  tasks_.emplace(task, std::move(aggregates));
+  ShareBudget();
+  return added;
 }
 
-absl::StatusOr<Aggregates::Bucket> Aggregates::ReadBucket(int64_t width, int64_t start_ms,
-                                                          bool counts_only) const {
-  ++store_reads_;
-  Bucket bucket;
-  std::string prefix = BucketPrefix(width, start_ms);
-  if (counts_only) prefix.push_back(kCountKind);
-  absl::Status status = store_->Scan(
-      Family::kBuckets, prefix, [&bucket](std::string_view key, std::string_view value) {
-        return LoadEntry(key, value, &bucket);
-      });
-  if (!status.ok()) {
-    ++read_errors_;
-    Log(LogLevel::kError,
-        absl::StrCat("window state: cannot read back the bucket of width ", width,
-                     " ms starting at ", start_ms, " ms: ", status.message()));
-    return status;
-  }
-  return bucket;
+void Aggregates::SelectTask(state::TaskId task) {
+  if (current_ != nullptr && current_->task() == task) return;
+  const auto it = tasks_.find(task);
+  current_ = it != tasks_.end() ? it->second.get() : &AddTask(task);
 }
 
-void Aggregates::VisitBuckets(
-    int64_t width, const BucketRange& range, bool counts_only,
-    const std::function<void(int64_t start_ms, const Bucket&)>& visit) const {
-  const auto by_width = buckets_.find(width);
-  if (by_width == buckets_.end()) return;  // no configured window has this width
-  const BucketsByStart& by_start = by_width->second;
-  for (auto it = by_start.lower_bound(range.first_start_ms);
-       it != by_start.end() && it->first <= range.last_start_ms; ++it) {
-    if (it->second.resident) {
-      visit(it->first, it->second);
-      continue;
-    }
-    // A failed read is logged and counted; the bucket reads as empty rather
-    // than failing the whole exposition.
-    absl::StatusOr<Bucket> read = ReadBucket(width, it->first, counts_only);
-    if (read.ok()) visit(it->first, *read);
-  }
+std::vector<state::TaskId> Aggregates::Tasks() const {
+  std::vector<state::TaskId> tasks;
+  for (const auto& [task, unused] : tasks_) tasks.push_back(task);
+  std::sort(tasks.begin(), tasks.end());
+  return tasks;
 }
 
-void Aggregates::AddCounter(const SeriesKey& series, uint64_t delta) {
-  counters_[series] += delta;
-  if (MarkDirty(series, &dirty_counters_))
-    pending_bytes_ += 1 + series.size() + kValueBytes;
+void Aggregates::ShareBudget() {
+  if (options_.bucket_cache_bytes == 0 || tasks_.empty()) return;  // 0: no budget
+  const size_t share = std::max<size_t>(1, options_.bucket_cache_bytes / tasks_.size());
+  for (auto& [task, aggregates] : tasks_) aggregates->set_bucket_cache_bytes(share);
 }
 
-void Aggregates::UpdateMax(const SeriesKey& series, int64_t value) {
-  const auto [it, inserted] = maxima_.try_emplace(series, value);
-  if (!inserted) {
-    if (value <= it->second) return;  // unchanged: nothing to write
-    it->second = value;
-  }
-  if (MarkDirty(series, &dirty_maxima_))
-    pending_bytes_ += 1 + series.size() + kValueBytes;
-}
-
-int64_t Aggregates::RetentionMs(int64_t bucket_ms) const {
-  for (const Width& width : widths_) {
-    if (width.bucket_ms == bucket_ms) return width.retention_ms;
-  }
-  return 0;
-}
-
-int64_t Aggregates::HeldAfterMs(int64_t bucket_ms, int64_t as_of_ms) const {
-  int64_t expired_as_of_ms = as_of_ms;
-  if (expired_as_of_ms_.has_value()) {
-    expired_as_of_ms = std::min(expired_as_of_ms, *expired_as_of_ms_);
-  } else if (const auto by_width = buckets_.find(bucket_ms);
-             by_width != buckets_.end() && !by_width->second.empty()) {
-    // Nothing expired yet: every bucket is still there, back to the oldest.
-    expired_as_of_ms = std::min(expired_as_of_ms, by_width->second.begin()->first);
-  }
-  return expired_as_of_ms - RetentionMs(bucket_ms);
-}
-
-bool Aggregates::InRetention(int64_t event_time_ms, int64_t as_of_ms) const {
-  return InRetentionOf(retention_ms_, event_time_ms, as_of_ms);
-}
-
-bool Aggregates::InRetentionOf(int64_t retention_ms, int64_t event_time_ms,
-                               int64_t as_of_ms) const {
-  const int64_t as_of_or_expired_ms =
-      std::max(as_of_ms, expired_as_of_ms_.value_or(as_of_ms));
-  return event_time_ms > as_of_or_expired_ms - retention_ms;
-}
-
-Aggregates::BucketRefs Aggregates::BucketsFor(int64_t event_time_ms, int64_t as_of_ms) {
-  BucketRefs buckets;
-  for (const Width& width : widths_) {
-    // Too old for the windows of this width, though not for longer ones.
-    if (!InRetentionOf(width.retention_ms, event_time_ms, as_of_ms)) continue;
-    const int64_t start_ms = BucketStart(event_time_ms, width.bucket_ms);
-    Bucket& bucket = buckets_[width.bucket_ms][start_ms];
-    if (!bucket.resident) {
-      // A late event for a dropped bucket: the update needs its contents.
-      absl::StatusOr<Bucket> read =
-          ReadBucket(width.bucket_ms, start_ms, /*counts_only=*/false);
-      if (!read.ok()) return {};
-      bucket = *std::move(read);
-    }
-    bucket.bytes_stale = true;
-    buckets.push_back({width.bucket_ms, start_ms, &bucket});
-  }
-  return buckets;
-}
-
-absl::InlinedVector<Aggregates::ClosedTotals*, 4> Aggregates::TotalsCovering(
-    const BucketRef& ref) {
-  absl::InlinedVector<ClosedTotals*, 4> covering;
-  for (size_t i = 0; i < options_.windows.size(); ++i) {
-    const std::optional<BucketRange>& closed = totals_[i].closed;
-    if (options_.windows[i].bucket_ms == ref.width && closed.has_value() &&
-        closed->Contains(ref.start_ms)) {
-      covering.push_back(&totals_[i]);
-    }
-  }
-  return covering;
-}
-
-bool Aggregates::AddWindowedCount(const SeriesKey& series, int64_t event_time_ms,
-                                  uint64_t delta, int64_t as_of_ms) {
-  if (!InRetention(event_time_ms, as_of_ms)) return false;
-  const auto buckets = BucketsFor(event_time_ms, as_of_ms);
-  if (buckets.empty()) return false;
-  for (const BucketRef& ref : buckets) {
-    ref.bucket->counts[series] += delta;
-    if (MarkDirty(series, &ref.bucket->dirty_counts)) {
-      pending_bytes_ += kBucketKeyHeaderBytes + series.size() + kValueBytes;
-    }
-    for (ClosedTotals* totals : TotalsCovering(ref)) totals->counts[series] += delta;
-  }
-  return true;
-}
-
-bool Aggregates::AddWindowedDistinct(const SeriesKey& series, int64_t event_time_ms,
-                                     uint64_t item_hash, int64_t as_of_ms) {
-  if (!InRetention(event_time_ms, as_of_ms)) return false;
-  const auto buckets = BucketsFor(event_time_ms, as_of_ms);
-  if (buckets.empty()) return false;
-  for (const BucketRef& ref : buckets) {
-    // A union's registers are the maxima of its parts', so adding to the
-    // totals equals rebuilding them.
-    for (ClosedTotals* totals : TotalsCovering(ref))
-      totals->distincts[series].Add(item_hash);
-    Bucket* bucket = ref.bucket;
-    HyperLogLog& sketch = bucket->distincts[series];
-    const size_t bytes_before = sketch.MemoryBytes();
-    sketch.Add(item_hash);
-    // The sketch is written whole; its memory size approximates its
-    // serialized size from above.
-    const size_t bytes_after = sketch.MemoryBytes();
-    if (MarkDirty(series, &bucket->dirty_distincts)) {
-      pending_bytes_ += kBucketKeyHeaderBytes + series.size() + bytes_after;
-    } else if (bytes_after > bytes_before) {
-      pending_bytes_ += bytes_after - bytes_before;
-    }
-  }
-  return true;
-}
+// Each reader asks the one task directly when there is one (the common
+// case, and free of copies), and merges otherwise.
 
 void Aggregates::ForEachCounter(
     const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
-  for (const auto& [series, value] : counters_) visit(series, value);
+  if (tasks_.size() == 1) return tasks_.begin()->second->ForEachCounter(visit);
+  const auto merged = Merge<uint64_t>(
+      tasks_,
+      [](const TaskAggregates& task, const auto& add) { task.ForEachCounter(add); },
+      Sum<uint64_t>);
+  for (const auto& [series, value] : merged) visit(series, value);
 }
 
 void Aggregates::ForEachMax(
     const std::function<void(const SeriesKey&, int64_t)>& visit) const {
-  for (const auto& [series, value] : maxima_) visit(series, value);
-}
-
-bool Aggregates::AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const {
-  const auto by_width = buckets_.find(window.bucket_ms);
-  if (by_width == buckets_.end()) return false;
-  // Placeholders count: they stand for buckets with data in the store.
-  const BucketRange range = TrailingBuckets(as_of_ms, window);
-  const auto it = by_width->second.lower_bound(range.first_start_ms);
-  return it != by_width->second.end() && it->first <= range.last_start_ms;
-}
-
-const Aggregates::ClosedTotals* Aggregates::TotalsFor(const WindowSpec& window,
-                                                      const BucketRange& range,
-                                                      ClosedTotals* scratch) const {
-  if (range.first_start_ms == range.last_start_ms) return nullptr;
-  const BucketRange closed{range.first_start_ms, range.last_start_ms - window.bucket_ms};
-  ClosedTotals* totals = scratch;
-  for (size_t i = 0; i < options_.windows.size(); ++i) {
-    const WindowSpec& own = options_.windows[i];
-    if (own.length_ms != window.length_ms || own.bucket_ms != window.bucket_ms) continue;
-    ClosedTotals& cached = totals_[i];
-    if (cached.closed == closed) return &cached;
-    // An earlier range (the feed closing a window behind the exposition) is
-    // computed aside, so that the current one stays cached.
-    if (!cached.closed.has_value() ||
-        cached.closed->first_start_ms < closed.first_start_ms) {
-      totals = &cached;
-    }
-    break;
-  }
-  *totals = ClosedTotals{};
-  totals->closed = closed;
-  const uint64_t errors_before = read_errors_;
-  VisitBuckets(window.bucket_ms, closed, /*counts_only=*/false,
-               [totals](int64_t, const Bucket& bucket) {
-                 for (const auto& [series, count] : bucket.counts)
-                   totals->counts[series] += count;
-                 for (const auto& [series, sketch] : bucket.distincts)
-                   MergeInto(series, sketch, &totals->distincts);
-               });
-  // Totals missing a bucket that could not be read must not be reused.
-  if (totals != scratch && read_errors_ != errors_before) {
-    *scratch = std::move(*totals);
-    *totals = ClosedTotals{};
-    return scratch;
-  }
-  return totals;
-}
-
-template <typename Value, typename Part, typename Visit>
-void Aggregates::ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms,
-                                       bool counts_only, const Part& part,
-                                       const Visit& visit) const {
-  const BucketRange range = TrailingBuckets(as_of_ms, window);
-  ClosedTotals scratch;
-  const ClosedTotals* closed = TotalsFor(window, range, &scratch);
-  static const absl::flat_hash_map<SeriesKey, Value> kNone;
-  const auto& closed_values = closed != nullptr ? part(*closed) : kNone;
-  const auto visit_with = [&](const absl::flat_hash_map<SeriesKey, Value>& newest) {
-    for (const auto& [series, value] : closed_values) {
-      const auto it = newest.find(series);
-      visit(series, &value, it != newest.end() ? &it->second : nullptr);
-    }
-    for (const auto& [series, value] : newest) {
-      if (!closed_values.contains(series)) visit(series, nullptr, &value);
-    }
-  };
-  bool newest_visited = false;
-  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms}, counts_only,
-               [&](int64_t, const Bucket& newest) {
-                 newest_visited = true;
-                 visit_with(part(newest));
-               });
-  if (!newest_visited) visit_with(kNone);
+  if (tasks_.size() == 1) return tasks_.begin()->second->ForEachMax(visit);
+  const auto merged = Merge<int64_t>(
+      tasks_, [](const TaskAggregates& task, const auto& add) { task.ForEachMax(add); },
+      [](int64_t& into, int64_t more) { into = std::max(into, more); });
+  for (const auto& [series, value] : merged) visit(series, value);
 }
 
 void Aggregates::ForEachWindowedCount(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
-  ForEachSeriesInWindow<uint64_t>(
-      window, as_of_ms, /*counts_only=*/true,
-      [](const auto& parts) -> const auto& { return parts.counts; },
-      [&visit](const SeriesKey& series, const uint64_t* closed, const uint64_t* newest) {
-        visit(series,
-              (closed != nullptr ? *closed : 0) + (newest != nullptr ? *newest : 0));
-      });
+  if (tasks_.size() == 1) {
+    return tasks_.begin()->second->ForEachWindowedCount(window, as_of_ms, visit);
+  }
+  const auto merged = Merge<uint64_t>(
+      tasks_,
+      [&](const TaskAggregates& task, const auto& add) {
+        task.ForEachWindowedCount(window, as_of_ms, add);
+      },
+      Sum<uint64_t>);
+  for (const auto& [series, value] : merged) visit(series, value);
+}
+
+void Aggregates::ForEachWindowedDistinct(
+    const WindowSpec& window, int64_t as_of_ms,
+    const std::function<void(const SeriesKey&, double estimate)>& visit) const {
+  if (tasks_.size() == 1) {
+    return tasks_.begin()->second->ForEachWindowedDistinct(window, as_of_ms, visit);
+  }
+  const auto merged = Merge<HyperLogLog>(
+      tasks_,
+      [&](const TaskAggregates& task, const auto& add) {
+        task.ForEachWindowedSketch(window, as_of_ms,
+                                   [&](const SeriesKey& series, const HyperLogLog* closed,
+                                       const HyperLogLog* newest) {
+                                     if (closed != nullptr) add(series, *closed);
+                                     if (newest != nullptr) add(series, *newest);
+                                   });
+      },
+      [](HyperLogLog& into, const HyperLogLog& more) { into.Merge(more); });
+  for (const auto& [series, sketch] : merged) visit(series, sketch.Estimate());
 }
 
 void Aggregates::ForEachBucketCount(
     int64_t bucket_ms, const BucketRange& range,
     const std::function<void(int64_t start_ms, const SeriesKey&, uint64_t)>& visit)
     const {
-  VisitBuckets(bucket_ms, range, /*counts_only=*/true,
-               [&visit](int64_t start_ms, const Bucket& bucket) {
-                 for (const auto& [series, count] : bucket.counts)
-                   visit(start_ms, series, count);
-               });
+  if (tasks_.size() == 1) {
+    return tasks_.begin()->second->ForEachBucketCount(bucket_ms, range, visit);
+  }
+  // Bucket by bucket in ascending start order, as one task would.
+  std::map<int64_t, absl::flat_hash_map<SeriesKey, uint64_t>> by_start;
+  for (const auto& [task, aggregates] : tasks_) {
+    aggregates->ForEachBucketCount(
+        bucket_ms, range, [&](int64_t start_ms, const SeriesKey& series, uint64_t count) {
+          by_start[start_ms][series] += count;
+        });
+  }
+  for (const auto& [start_ms, counts] : by_start) {
+    for (const auto& [series, count] : counts) visit(start_ms, series, count);
+  }
 }
 
-void Aggregates::ForEachWindowedDistinct(
-    const WindowSpec& window, int64_t as_of_ms,
-    const std::function<void(const SeriesKey&, double estimate)>& visit) const {
-  ForEachSeriesInWindow<HyperLogLog>(
-      window, as_of_ms, /*counts_only=*/false,
-      [](const auto& parts) -> const auto& { return parts.distincts; },
-      [&visit](const SeriesKey& series, const HyperLogLog* closed,
-               const HyperLogLog* newest) {
-        // A sketch in one part only is estimated in place, not copied.
-        if (closed == nullptr || newest == nullptr) {
-          visit(series, (closed != nullptr ? closed : newest)->Estimate());
-          return;
-        }
-        HyperLogLog merged = *closed;
-        merged.Merge(*newest);
-        visit(series, merged.Estimate());
-      });
+bool Aggregates::AnyBucketInWindow(const WindowSpec& window, int64_t as_of_ms) const {
+  return std::any_of(tasks_.begin(), tasks_.end(), [&](const auto& entry) {
+    return entry.second->AnyBucketInWindow(window, as_of_ms);
+  });
+}
+
+int64_t Aggregates::HeldAfterMs(int64_t bucket_ms, int64_t as_of_ms) const {
+  // Without tasks nothing was expired: as of as_of_ms, like a new task.
+  int64_t held_after_ms = as_of_ms - layout_.RetentionMs(bucket_ms);
+  for (const auto& [task, aggregates] : tasks_) {
+    held_after_ms = std::min(held_after_ms, aggregates->HeldAfterMs(bucket_ms, as_of_ms));
+  }
+  return held_after_ms;
+}
+
+bool Aggregates::InRetention(int64_t event_time_ms, int64_t as_of_ms) const {
+  if (current_ == nullptr) return event_time_ms > as_of_ms - layout_.RetentionMs();
+  return current_->InRetention(event_time_ms, as_of_ms);
 }
 
 void Aggregates::ExpireBefore(int64_t as_of_ms) {
-  if (expired_as_of_ms_.has_value() && as_of_ms <= *expired_as_of_ms_) return;
-  for (const auto& [width, retention_ms] : widths_) {
-    // The bucket holding the cutoff ends after it; all before it end at or
-    // before the cutoff.
-    const int64_t first_kept_ms = BucketStart(as_of_ms - retention_ms, width);
-    BucketsByStart& by_start = buckets_[width];
-    const auto first_kept = by_start.lower_bound(first_kept_ms);
-    for (auto it = by_start.begin(); it != first_kept; ++it)
-      resident_bytes_ -= it->second.bytes;
-    by_start.erase(by_start.begin(), first_kept);
-    // Totals over a range reaching back past the cutoff would still hold the
-    // expired buckets.
-    for (size_t i = 0; i < options_.windows.size(); ++i) {
-      std::optional<BucketRange>& closed = totals_[i].closed;
-      if (options_.windows[i].bucket_ms == width && closed.has_value() &&
-          closed->first_start_ms < first_kept_ms) {
-        totals_[i] = ClosedTotals{};
-      }
-    }
-    // Without a previous cutoff (fresh start) the store may hold anything
-    // older, so the first call always deletes.
-    if (!expired_as_of_ms_.has_value() ||
-        first_kept_ms > BucketStart(*expired_as_of_ms_ - retention_ms, width)) {
-      expire_before_[width] = first_kept_ms;
-      pending_bytes_ += 2 * kWidthBytes + kStartBytes;
-    }
-  }
-  expired_as_of_ms_ = as_of_ms;
+  for (auto& [task, aggregates] : tasks_) aggregates->ExpireBefore(as_of_ms);
 }
 
 void Aggregates::CollectChanges(state::WriteSet* changes) {
-  for (int64_t width : stale_widths_) {
-    // Every key of the width sorts before this: the kind byte is < 0xff.
-    changes->DeleteRange(Family::kBuckets, WidthPrefix(width),
-                         WidthPrefix(width) + std::string(kStartBytes + 1, '\xff'));
-  }
-  stale_widths_.clear();
-  for (const auto& [width, unused] : widths_) {
-    const auto expired = expire_before_.find(width);
-    if (expired == expire_before_.end()) continue;
-    // The bare prefix sorts before every key of the width.
-    std::string end = WidthPrefix(width);
-    AppendBucketStart(expired->second, &end);
-    changes->DeleteRange(Family::kBuckets, WidthPrefix(width), std::move(end));
-  }
-  expire_before_.clear();
-  for (const auto& [series, unused] : dirty_counters_) {
-    changes->Put(Family::kCounters, kCounterPrefix + series,
-                 ValueBytes(counters_[series]));
-  }
-  dirty_counters_.clear();
-  for (const auto& [series, unused] : dirty_maxima_) {
-    changes->Put(Family::kCounters, kMaxPrefix + series,
-                 ValueBytes(static_cast<uint64_t>(maxima_[series])));
-  }
-  dirty_maxima_.clear();
-  CollectBucketChanges(changes);
-  pending_bytes_ = 0;
+  for (auto& [task, aggregates] : tasks_) aggregates->CollectChanges(changes);
 }
 
-void Aggregates::CollectBucketChanges(state::WriteSet* changes) {
-  for (auto& [width, by_start] : buckets_) {
-    for (auto& [start_ms, bucket] : by_start) {
-      for (const auto& [series, unused] : bucket.dirty_counts) {
-        changes->Put(Family::kBuckets, BucketKey(width, start_ms, kCountKind, series),
-                     ValueBytes(bucket.counts[series]));
-      }
-      bucket.dirty_counts.clear();
-      for (const auto& [series, unused] : bucket.dirty_distincts) {
-        changes->Put(Family::kBuckets, BucketKey(width, start_ms, kDistinctKind, series),
-                     bucket.distincts[series].Serialize());
-      }
-      bucket.dirty_distincts.clear();
-    }
-  }
-}
-
-void Aggregates::Written() { EnforceBudget(); }
-
-size_t Aggregates::BucketBytes(const Bucket& bucket) {
-  return MapBytes(bucket.counts) + MapBytes(bucket.distincts) +
-         MapBytes(bucket.dirty_counts) + MapBytes(bucket.dirty_distincts);
-}
-
-void Aggregates::EnforceBudget() {
-  for (auto& [width, by_start] : buckets_) {
-    for (auto& [start_ms, bucket] : by_start) {
-      if (!bucket.resident || !bucket.bytes_stale) continue;
-      const size_t bytes = BucketBytes(bucket);
-      resident_bytes_ += bytes - bucket.bytes;
-      bucket.bytes = bytes;
-      bucket.bytes_stale = false;
-    }
-  }
-  const size_t budget = options_.bucket_cache_bytes;
-  if (budget == 0 || store_ == nullptr || resident_bytes_ <= budget) return;
-  // Oldest first by end: the buckets least likely to get late events. The
-  // newest of each width is where events land, so it stays.
-  struct Candidate {
-    int64_t end_ms;
-    Bucket* bucket;
-  };
-  std::vector<Candidate> candidates;
-  for (auto& [width, by_start] : buckets_) {
-    if (by_start.empty()) continue;
-    const auto newest = std::prev(by_start.end());
-    for (auto it = by_start.begin(); it != newest; ++it) {
-      Bucket& bucket = it->second;
-      const bool clean = bucket.dirty_counts.empty() && bucket.dirty_distincts.empty();
-      if (bucket.resident && clean) candidates.push_back({it->first + width, &bucket});
-    }
-  }
-  std::sort(candidates.begin(), candidates.end(),
-            [](const Candidate& a, const Candidate& b) { return a.end_ms < b.end_ms; });
-  for (const Candidate& candidate : candidates) {
-    if (resident_bytes_ <= budget) break;
-    resident_bytes_ -= candidate.bucket->bytes;
-    Bucket placeholder;
-    placeholder.resident = false;
-    placeholder.bytes_stale = false;
-    *candidate.bucket = std::move(placeholder);
-    ++evictions_;
-  }
+void Aggregates::Written() {
+  for (auto& [task, aggregates] : tasks_) aggregates->Written();
 }
 
 Aggregates::CacheStats Aggregates::cache_stats() const {
-  CacheStats stats;
-  stats.bucket_bytes = resident_bytes_;
-  for (const ClosedTotals& totals : totals_)
-    stats.totals_bytes += MapBytes(totals.counts) + MapBytes(totals.distincts);
-  stats.evictions = evictions_;
-  stats.store_reads = store_reads_;
-  stats.read_errors = read_errors_;
-  return stats;
+  CacheStats sum;
+  for (const auto& [task, aggregates] : tasks_) {
+    const CacheStats stats = aggregates->cache_stats();
+    sum.bucket_bytes += stats.bucket_bytes;
+    sum.totals_bytes += stats.totals_bytes;
+    sum.evictions += stats.evictions;
+    sum.store_reads += stats.store_reads;
+    sum.read_errors += stats.read_errors;
+  }
+  return sum;
+}
+
+size_t Aggregates::PendingBytes() const {
+  size_t bytes = 0;
+  for (const auto& [task, aggregates] : tasks_) bytes += aggregates->PendingBytes();
+  return bytes;
 }
 
 size_t Aggregates::MemoryBytes() const {
-  // std::map node: the value plus three pointers and a color.
-  constexpr size_t kNodeOverhead = 4 * sizeof(void*);
-  size_t bytes = MapBytes(counters_) + MapBytes(maxima_) + MapBytes(dirty_counters_) +
-                 MapBytes(dirty_maxima_);
-  for (const auto& [width, by_start] : buckets_) {
-    for (const auto& [start_ms, bucket] : by_start) {
-      bytes +=
-          kNodeOverhead + sizeof(std::pair<const int64_t, Bucket>) + BucketBytes(bucket);
-    }
-  }
-  return bytes + cache_stats().totals_bytes;
+  size_t bytes = 0;
+  for (const auto& [task, aggregates] : tasks_) bytes += aggregates->MemoryBytes();
+  return bytes;
 }
 
 }  // namespace prodops::window

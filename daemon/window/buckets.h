@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace prodops::window {
 
@@ -30,5 +31,31 @@ struct BucketRange {
   bool operator==(const BucketRange&) const = default;
 };
 BucketRange TrailingBuckets(int64_t as_of_ms, const WindowSpec& window);
+
+// The bucket widths a set of windows uses, and how long buckets of each
+// width must be kept: the longest window of that width + the allowed
+// lateness.
+class BucketLayout {
+ public:
+  struct Width {
+    int64_t bucket_ms;
+    int64_t retention_ms;
+  };
+  // Aborts the process on invalid windows (none, a length that is not a
+  // positive multiple of bucket_ms, bucket_ms outside [1, 2^32 - 1]) or a
+  // negative lateness: the config validates them first.
+  BucketLayout(const std::vector<WindowSpec>& windows, int64_t allowed_lateness_ms);
+
+  // Ascending by bucket_ms, each width once.
+  const std::vector<Width>& widths() const { return widths_; }
+  // The longest retention of all widths.
+  int64_t RetentionMs() const { return retention_ms_; }
+  // The retention of `bucket_ms`; 0 if no window uses it.
+  int64_t RetentionMs(int64_t bucket_ms) const;
+
+ private:
+  std::vector<Width> widths_;
+  int64_t retention_ms_ = 0;
+};
 
 }  // namespace prodops::window

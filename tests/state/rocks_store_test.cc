@@ -118,7 +118,8 @@ TEST(RocksStoreTest, NewStoreHoldsOnlyTheSchemaVersion) {
   auto store = OpenOrDie(tmp.path());
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(ScanAll(*store, Family::kMeta),
-            (KeyValues{{std::string(RocksStore::kSchemaVersionKey), "1"}}));
+            (KeyValues{{std::string(RocksStore::kSchemaVersionKey),
+                        absl::StrCat(RocksStore::kSchemaVersion)}}));
   for (Family family : kAllFamilies) {
     if (family != Family::kMeta) {
       EXPECT_TRUE(ScanAll(*store, family).empty()) << FamilyName(family);
@@ -341,21 +342,40 @@ TEST(RocksStoreTest, SmallBudgetSpillsToTablesAndReadsEverythingBack) {
   EXPECT_LT((*store)->DiskBytes(), 3 * kDataBytes);
 }
 
+// Writes `version` as the schema version of the store at `dir`.
+void WriteSchemaVersion(const std::string& dir, uint32_t version) {
+  auto store = OpenOrDie(dir);
+  ASSERT_NE(store, nullptr);
+  WriteSet changes;
+  changes.Put(Family::kMeta, std::string(RocksStore::kSchemaVersionKey),
+              absl::StrCat(version));
+  ASSERT_TRUE(store->Write(changes).ok());
+}
+
 TEST(RocksStoreTest, RefusesAStoreWrittenByANewerSchema) {
   TempDir tmp;
-  {
-    auto store = OpenOrDie(tmp.path());
-    ASSERT_NE(store, nullptr);
-    WriteSet future;
-    future.Put(Family::kMeta, std::string(RocksStore::kSchemaVersionKey), "2");
-    ASSERT_TRUE(store->Write(future).ok());
-  }
+  WriteSchemaVersion(tmp.path(), RocksStore::kSchemaVersion + 1);
   absl::StatusOr<std::unique_ptr<RocksStore>> store =
       RocksStore::Open(RocksStoreOptions{.dir = tmp.path()});
   EXPECT_EQ(store.status(),
             absl::FailedPreconditionError(absl::StrCat(
-                "state directory ", tmp.path(),
-                " was written by schema version 2; this prodopsd understands up to 1")));
+                "state directory ", tmp.path(), " was written by schema version ",
+                RocksStore::kSchemaVersion + 1, "; this prodopsd understands up to ",
+                RocksStore::kSchemaVersion)));
+}
+
+TEST(RocksStoreTest, RefusesAStoreWrittenByAnOlderSchema) {
+  TempDir tmp;
+  WriteSchemaVersion(tmp.path(), RocksStore::kSchemaVersion - 1);
+  absl::StatusOr<std::unique_ptr<RocksStore>> store =
+      RocksStore::Open(RocksStoreOptions{.dir = tmp.path()});
+  EXPECT_EQ(
+      store.status(),
+      absl::FailedPreconditionError(absl::StrCat(
+          "state directory ", tmp.path(), " was written by schema version ",
+          RocksStore::kSchemaVersion - 1, "; this prodopsd has no migration from it to ",
+          RocksStore::kSchemaVersion,
+          ": move it away to rebuild the state from what the input topics still hold")));
 }
 
 TEST(RocksStoreTest, RefusesAnUnreadableSchemaVersion) {

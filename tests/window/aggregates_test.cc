@@ -1,7 +1,9 @@
 #include "daemon/window/aggregates.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -69,24 +71,26 @@ WriteSet Collect(Aggregates& aggregates) {
   return changes;
 }
 
-// The store key layout documented in aggregates.h, spelled out independently.
+// The store key layout documented in task_aggregates.h, spelled out
+// independently. Every key starts with the task, 0 unless selected.
 std::string BigEndian(uint64_t value, int bytes) {
   std::string out;
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>(value >> (8 * i)));
   return out;
 }
-std::string BucketPrefix(int64_t bucket_ms, int64_t start_ms) {
-  return BigEndian(bucket_ms, 4) +
+const std::string kTask0 = BigEndian(0, 4);
+std::string BucketPrefix(int64_t bucket_ms, int64_t start_ms, uint32_t task = 0) {
+  return BigEndian(task, 4) + BigEndian(bucket_ms, 4) +
          BigEndian(static_cast<uint64_t>(start_ms) ^ (1ULL << 63), 8);
 }
 int64_t KeyWidth(const std::string& key) {
   int64_t width = 0;
-  for (int i = 0; i < 4; ++i) width = (width << 8) | static_cast<uint8_t>(key[i]);
+  for (int i = 4; i < 8; ++i) width = (width << 8) | static_cast<uint8_t>(key[i]);
   return width;
 }
 int64_t KeyStart(const std::string& key) {
   uint64_t biased = 0;
-  for (int i = 4; i < 12; ++i) biased = (biased << 8) | static_cast<uint8_t>(key[i]);
+  for (int i = 8; i < 16; ++i) biased = (biased << 8) | static_cast<uint8_t>(key[i]);
   return static_cast<int64_t>(biased ^ (1ULL << 63));
 }
 
@@ -237,19 +241,19 @@ TEST(AggregatesTest, CollectChangesWritesAbsoluteValuesInTheDocumentedLayout) {
   Aggregates aggregates(TestOptions());
   aggregates.AddCounter(kA, 5);
   aggregates.AddCounter(kA, 2);
-  EXPECT_EQ(aggregates.PendingBytes(), 1 + kA.size() + 8);
+  EXPECT_EQ(aggregates.PendingBytes(), 4 + 1 + kA.size() + 8);
   WriteSet changes = Collect(aggregates);
   ASSERT_EQ(changes.ops().size(), 1);
   EXPECT_EQ(changes.ops()[0].kind, WriteSet::OpKind::kPut);
   EXPECT_EQ(changes.ops()[0].family, Family::kCounters);
-  EXPECT_EQ(changes.ops()[0].key, "c" + kA);
+  EXPECT_EQ(changes.ops()[0].key, kTask0 + "c" + kA);
   EXPECT_EQ(changes.ops()[0].value, "\0\0\0\0\0\0\0\x07"s);
-  EXPECT_EQ(changes.bytes(), 1 + kA.size() + 8);
+  EXPECT_EQ(changes.bytes(), 4 + 1 + kA.size() + 8);
 
   aggregates.UpdateMax(kB, -1);
   changes = Collect(aggregates);
   ASSERT_EQ(changes.ops().size(), 1);
-  EXPECT_EQ(changes.ops()[0].key, "m" + kB);
+  EXPECT_EQ(changes.ops()[0].key, kTask0 + "m" + kB);
   EXPECT_EQ(changes.ops()[0].value, std::string(8, '\xff'));
 
   ASSERT_TRUE(aggregates.AddWindowedCount(kA, -1, 3, 0));
@@ -261,10 +265,11 @@ TEST(AggregatesTest, CollectChangesWritesAbsoluteValuesInTheDocumentedLayout) {
     puts[op.key] = op.value;
   }
   const std::string three = "\0\0\0\0\0\0\0\x03"s;
-  EXPECT_EQ(puts,
-            (std::map<std::string, std::string>{
-                {"\x00\x00\xea\x60\x7f\xff\xff\xff\xff\xff\x15\xa0n"s + kA, three},
-                {"\x00\x09\x27\xc0\x7f\xff\xff\xff\xff\xf6\xd8\x40n"s + kA, three}}));
+  EXPECT_EQ(
+      puts,
+      (std::map<std::string, std::string>{
+          {kTask0 + "\x00\x00\xea\x60\x7f\xff\xff\xff\xff\xff\x15\xa0n"s + kA, three},
+          {kTask0 + "\x00\x09\x27\xc0\x7f\xff\xff\xff\xff\xf6\xd8\x40n"s + kA, three}}));
 }
 
 TEST(AggregatesTest, CollectChangesEmitsOnlyChangedAggregates) {
@@ -283,7 +288,7 @@ TEST(AggregatesTest, CollectChangesEmitsOnlyChangedAggregates) {
   aggregates.AddCounter(kB, 1);
   const WriteSet changes = Collect(aggregates);
   ASSERT_EQ(changes.ops().size(), 1);
-  EXPECT_EQ(changes.ops()[0].key, "c" + kB);
+  EXPECT_EQ(changes.ops()[0].key, kTask0 + "c" + kB);
 }
 
 // Counters, maxima and windowed aggregates of every kind, with binary keys
@@ -369,9 +374,9 @@ TEST(AggregatesTest, ExpireBeforeDeletesExpiredBucketsFromTheStore) {
     EXPECT_EQ(op.kind, WriteSet::OpKind::kDeleteRange);
     EXPECT_EQ(op.family, Family::kBuckets);
   }
-  EXPECT_EQ(changes.ops()[0].key, BigEndian(kMinute, 4));
+  EXPECT_EQ(changes.ops()[0].key, kTask0 + BigEndian(kMinute, 4));
   EXPECT_EQ(changes.ops()[0].value, BucketPrefix(kMinute, kT - 6 * kMinute));
-  EXPECT_EQ(changes.ops()[1].key, BigEndian(10 * kMinute, 4));
+  EXPECT_EQ(changes.ops()[1].key, kTask0 + BigEndian(10 * kMinute, 4));
   EXPECT_EQ(changes.ops()[1].value, BucketPrefix(10 * kMinute, kT - 70 * kMinute));
   ASSERT_TRUE(store.Write(changes).ok());
 
@@ -428,11 +433,11 @@ TEST(AggregatesTest, BucketsOfAnUnusedWidthAreDeletedAfterLoad) {
 TEST(AggregatesTest, LoadRejectsCorruptStateAndKeepsNothing) {
   MemoryStore store;
   WriteSet good;
-  good.Put(Family::kCounters, "c" + kA, std::string(8, '\0'));
+  good.Put(Family::kCounters, kTask0 + "c" + kA, std::string(8, '\0'));
   ASSERT_TRUE(store.Write(good).ok());
 
   WriteSet bad_counter;
-  bad_counter.Put(Family::kCounters, "cx", "abc");
+  bad_counter.Put(Family::kCounters, kTask0 + "cx", "abc");
   MemoryStore with_bad_counter = store;
   ASSERT_TRUE(with_bad_counter.Write(bad_counter).ok());
   Aggregates aggregates(TestOptions());
@@ -448,7 +453,7 @@ TEST(AggregatesTest, LoadRejectsCorruptStateAndKeepsNothing) {
   EXPECT_TRUE(Counters(aggregates).empty());
 
   WriteSet short_key;
-  short_key.Put(Family::kBuckets, "\x00\x00\xea\x60"s, "");
+  short_key.Put(Family::kBuckets, kTask0 + "\x00\x00\xea\x60"s, "");
   MemoryStore with_short_key = store;
   ASSERT_TRUE(with_short_key.Write(short_key).ok());
   EXPECT_EQ(aggregates.Load(with_short_key).code(), absl::StatusCode::kDataLoss);
@@ -669,6 +674,103 @@ TEST(BucketCacheTest, WithoutAStoreNothingIsDropped) {
   aggregates.Written();
   EXPECT_EQ(aggregates.cache_stats().evictions, 0u);
   EXPECT_EQ(Counts(aggregates, k1h, kT), (std::map<SeriesKey, uint64_t>{{kA, 6}}));
+}
+
+// Which task the update-th update goes to; nullopt skips it.
+using TaskOf = std::function<std::optional<state::TaskId>(int update)>;
+
+// Updates of every kind over two hours up to kT, each to the task `task_of`
+// picks. Distinct items recur across updates, so a task split puts some
+// items in several tasks, which their union must count once.
+void Feed(Aggregates& aggregates, const TaskOf& task_of) {
+  int update = 0;
+  // Whether the next update applies, its task selected.
+  const auto next = [&] {
+    const std::optional<state::TaskId> task = task_of(update++);
+    if (task.has_value()) aggregates.SelectTask(*task);
+    return task.has_value();
+  };
+  for (int64_t t = kT - 2 * kHour; t <= kT; t += kMinute) {
+    if (next()) aggregates.AddCounter(kA, 1);
+    if (next()) aggregates.UpdateMax(kBinary, t);
+    if (next()) EXPECT_TRUE(aggregates.AddWindowedCount(kA, t, 1, t));
+    if (next()) EXPECT_TRUE(aggregates.AddWindowedCount(kBinary, t + 1, 2, t + 1));
+    const std::string item = std::to_string(t % (7 * kMinute));
+    if (next()) EXPECT_TRUE(aggregates.AddWindowedDistinct(kA, t, HashItem(item), t));
+  }
+  for (int id = 0; id < 5000; ++id) {
+    const std::string item = std::to_string(id % 3000);
+    if (next()) {
+      EXPECT_TRUE(aggregates.AddWindowedDistinct(kBinary, kT - id, HashItem(item), kT));
+    }
+  }
+}
+
+std::optional<state::TaskId> AllToTaskZero(int) { return 0; }
+std::optional<state::TaskId> RoundRobinOverThree(int update) { return update % 3; }
+
+TEST(TasksTest, ReadsMergeTheTasksAsIfOneHadEverything) {
+  Aggregates one(TestOptions());
+  Feed(one, AllToTaskZero);
+  Aggregates split(TestOptions());
+  Feed(split, RoundRobinOverThree);
+  EXPECT_EQ(one.Tasks(), (std::vector<state::TaskId>{0}));
+  EXPECT_EQ(split.Tasks(), (std::vector<state::TaskId>{0, 1, 2}));
+  // Past the exact range: the union of dense sketches is compared too.
+  EXPECT_GT(Distincts(one, k1h, kT).at(kBinary), 2900);
+  ExpectSameValues(one, split);
+  ExpectSameReads(one, split, kT);
+  ExpectSameReads(one, split, kT - 10 * kMinute);
+  EXPECT_EQ(one.HeldAfterMs(kMinute, kT), split.HeldAfterMs(kMinute, kT));
+}
+
+TEST(TasksTest, EachTaskIsStoredUnderItsOwnPrefixAndLoadsOnItsOwn) {
+  Aggregates split(TestOptions());
+  Feed(split, RoundRobinOverThree);
+  MemoryStore store;
+  ASSERT_TRUE(store.Write(Collect(split)).ok());
+
+  // A store holding only task 1's keys loads as task 1 alone would have.
+  MemoryStore task_1_only;
+  WriteSet task_1_keys;
+  std::set<std::string> prefixes;
+  for (Family family : {Family::kCounters, Family::kBuckets}) {
+    for (const auto& [key, value] : store.Contents(family)) {
+      prefixes.insert(key.substr(0, 4));
+      if (key.substr(0, 4) == BigEndian(1, 4)) task_1_keys.Put(family, key, value);
+    }
+  }
+  EXPECT_EQ(prefixes,
+            (std::set<std::string>{BigEndian(0, 4), BigEndian(1, 4), BigEndian(2, 4)}));
+  ASSERT_TRUE(task_1_only.Write(task_1_keys).ok());
+  Aggregates loaded_task_1(TestOptions());
+  ASSERT_TRUE(loaded_task_1.Load(task_1_only).ok());
+  EXPECT_EQ(loaded_task_1.Tasks(), (std::vector<state::TaskId>{1}));
+  Aggregates alone(TestOptions());
+  Feed(alone, [](int update) -> std::optional<state::TaskId> {
+    if (update % 3 == 1) return 1;
+    return std::nullopt;
+  });
+  ExpectSameValues(alone, loaded_task_1);
+
+  Aggregates loaded(TestOptions());
+  ASSERT_TRUE(loaded.Load(store).ok());
+  EXPECT_EQ(loaded.Tasks(), (std::vector<state::TaskId>{0, 1, 2}));
+  ExpectSameValues(split, loaded);
+  EXPECT_TRUE(Collect(loaded).empty());
+}
+
+TEST(TasksTest, TheBucketCacheBudgetIsSharedAmongTasks) {
+  MemoryStore store;
+  Aggregates aggregates(WithBudget(1));
+  ASSERT_TRUE(aggregates.Load(store).ok());
+  Aggregates unbounded(TestOptions());
+  Feed(aggregates, RoundRobinOverThree);
+  Feed(unbounded, RoundRobinOverThree);
+  Flush(aggregates, kT, store);
+  // Every task dropped its old buckets, and reads them back when asked.
+  EXPECT_GT(aggregates.cache_stats().evictions, 3u);
+  ExpectSameReads(unbounded, aggregates, kT);
 }
 
 }  // namespace
