@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -38,10 +39,16 @@ DedupIndex::DedupIndex(int64_t horizon_ms, state::StateStore* store, size_t filt
 absl::Status DedupIndex::Load() {
   size_t ids = 0;
   absl::Status s = store_->Scan(
-      state::Family::kDedup, "", [&](std::string_view id, std::string_view value) {
+      state::Family::kDedup, "", [&](std::string_view key, std::string_view value) {
+        state::TaskId task = 0;
+        if (!state::ParseTaskPrefix(key, &task)) {
+          return absl::DataLossError("malformed key in the dedup column family");
+        }
+        if (tasks_.empty() || tasks_.back() != task) tasks_.push_back(task);
         // A malformed time reads as absent in SeenBefore too.
         if (const std::optional<int64_t> occurred_ms = ParseTime(value)) {
-          filter_.Add(window::HashItem(id), *occurred_ms);
+          filter_.Add(window::HashItem(key.substr(state::kTaskPrefixBytes)),
+                      *occurred_ms);
           ++ids;
         }
         return absl::OkStatus();
@@ -69,16 +76,13 @@ DedupIndex::IdTimes::value_type* DedupIndex::FindInMemory(std::string_view id) {
   return nullptr;
 }
 
-bool DedupIndex::SeenBefore(std::string_view event_id, int64_t occurred_ms,
-                            int64_t watermark_ms) {
-  const int64_t cutoff = Cutoff(watermark_ms);
-  const uint64_t hash = window::HashItem(event_id);
-  if (const IdTimes::value_type* entry = FindInMemory(event_id); entry != nullptr) {
-    if (entry->second >= cutoff) return true;
-    // The earlier one is forgotten: this one counts, and replaces it.
-  } else if (!filter_complete_ || filter_.MayContain(hash, cutoff)) {
-    ++store_reads_;
-    absl::StatusOr<std::string> stored = store_->Get(state::Family::kDedup, event_id);
+bool DedupIndex::StoredSince(std::string_view id, int64_t cutoff) {
+  ++store_reads_;
+  for (state::TaskId task : tasks_) {
+    key_.clear();
+    PutFixedBigEndian(task, state::kTaskPrefixBytes, &key_);
+    key_.append(id);
+    absl::StatusOr<std::string> stored = store_->Get(state::Family::kDedup, key_);
     if (stored.ok()) {
       const std::optional<int64_t> first = ParseTime(*stored);
       if (first.has_value() && *first >= cutoff) return true;
@@ -92,7 +96,21 @@ bool DedupIndex::SeenBefore(std::string_view event_id, int64_t occurred_ms,
       }
     }
   }
-  auto [it, inserted] = pending_.insert_or_assign(std::string(event_id), occurred_ms);
+  return false;
+}
+
+bool DedupIndex::SeenBefore(state::TaskId task, std::string_view event_id,
+                            int64_t occurred_ms, int64_t watermark_ms) {
+  const int64_t cutoff = Cutoff(watermark_ms);
+  const uint64_t hash = window::HashItem(event_id);
+  if (const IdTimes::value_type* entry = FindInMemory(event_id); entry != nullptr) {
+    if (entry->second.occurred_ms >= cutoff) return true;
+    // The earlier one is forgotten: this one counts, and replaces it.
+  } else if (!filter_complete_ || filter_.MayContain(hash, cutoff)) {
+    if (StoredSince(event_id, cutoff)) return true;
+  }
+  auto [it, inserted] =
+      pending_.insert_or_assign(std::string(event_id), Accepted{occurred_ms, task});
   if (inserted) pending_bytes_ += EntryBytes(event_id);
   filter_.Add(hash, occurred_ms);
   return false;
@@ -102,20 +120,26 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
   // In key order: RocksDB inserts a batch into its memtable in batch order,
   // and a skip list takes sorted keys several times faster than random ones
   // (each insert starts where the previous one ended).
-  std::vector<std::pair<std::string_view, int64_t>> sorted;
+  std::vector<std::pair<std::string_view, Accepted>> sorted;
   sorted.reserve(pending_.size());
-  for (const auto& [id, occurred_ms] : pending_) sorted.emplace_back(id, occurred_ms);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [id, occurred_ms] : sorted) {
-    changes->Put(state::Family::kDedup, std::string(id), TimeValue(occurred_ms));
+  for (const auto& [id, accepted] : pending_) sorted.emplace_back(id, accepted);
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second.task, a.first) < std::tie(b.second.task, b.first);
+  });
+  for (const auto& [id, accepted] : sorted) {
+    std::string key = state::TaskPrefix(accepted.task);
+    key.append(id);
+    changes->Put(state::Family::kDedup, std::move(key), TimeValue(accepted.occurred_ms));
+    // Later lookups must look in this task's ids too.
+    const auto at = std::lower_bound(tasks_.begin(), tasks_.end(), accepted.task);
+    if (at == tasks_.end() || *at != accepted.task) tasks_.insert(at, accepted.task);
   }
   if (collected_.empty()) {
     // The usual case (the previous write succeeded): hand the table over
     // rather than copying every id.
     std::swap(collected_, pending_);
   } else {
-    for (auto& [id, occurred_ms] : pending_) collected_.insert_or_assign(id, occurred_ms);
+    for (auto& [id, accepted] : pending_) collected_.insert_or_assign(id, accepted);
   }
   pending_.clear();
   const int64_t cutoff = Cutoff(watermark_ms);

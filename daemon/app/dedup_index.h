@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -22,7 +23,11 @@ namespace prodops::app {
 // them whether or not they are still there, so garbage collection never
 // changes a result.
 //
-// State: Family::kDedup, event_id -> occurred_at (big-endian int64 ms).
+// State: Family::kDedup, task (state::TaskPrefix) + event_id -> occurred_at
+// (big-endian int64 ms), under the task of the partition the id was first
+// accepted from, so that the ids move with the task's other state. A lookup
+// looks in every task this index holds: a copy on another partition is a
+// duplicate as long as the same process holds both partitions' tasks.
 // New ids wait in memory until CollectChanges hands them to the write that
 // also stores the offsets of the messages they came from.
 //
@@ -45,9 +50,10 @@ class DedupIndex {
   [[nodiscard]] absl::Status Load();
 
   // Whether `event_id` (which occurred at `occurred_ms`) was accepted
-  // before; if not, remembers it. `watermark_ms` is the newest event time
-  // read, including this event.
-  bool SeenBefore(std::string_view event_id, int64_t occurred_ms, int64_t watermark_ms);
+  // before; if not, remembers it under `task`. `watermark_ms` is the newest
+  // event time read, including this event.
+  bool SeenBefore(state::TaskId task, std::string_view event_id, int64_t occurred_ms,
+                  int64_t watermark_ms);
 
   // Puts the ids remembered since the last CollectChanges into `changes`.
   // They stay in memory until Written(): a failed write keeps its WriteSet
@@ -66,17 +72,26 @@ class DedupIndex {
 
  private:
   int64_t Cutoff(int64_t watermark_ms) const;
+  // Whether the store holds `id` (in any task) as accepted at or after
+  // `cutoff`.
+  bool StoredSince(std::string_view id, int64_t cutoff);
 
   const int64_t horizon_ms_;
   state::StateStore* store_;
-  using IdTimes = absl::flat_hash_map<std::string, int64_t>;
+  struct Accepted {
+    int64_t occurred_ms;
+    state::TaskId task;
+  };
+  using IdTimes = absl::flat_hash_map<std::string, Accepted>;
   // The entry for `id` in pending_ or collected_, or null.
   IdTimes::value_type* FindInMemory(std::string_view id);
 
-  // Ids not yet collected -> occurred_at; ids collected but not yet known
-  // to be durable.
+  // Ids not yet collected; ids collected but not yet known to be durable.
   IdTimes pending_;
   IdTimes collected_;
+  // The tasks with ids in the store (or collected for it), ascending.
+  std::vector<state::TaskId> tasks_;
+  std::string key_;  // a store key being built, reused
   size_t pending_bytes_ = 0;
   // Every id stored or pending since Load(), with its time.
   RecentIdFilter filter_;

@@ -1,6 +1,7 @@
 #include "daemon/app/pipeline.h"
 
 #include <chrono>
+#include <limits>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
@@ -11,12 +12,16 @@
 namespace prodops::app {
 namespace {
 
-// kOffsets layout: topic bytes, a NUL (never part of a topic name), the
-// partition as big-endian u32 -> next offset as big-endian u64.
+// The task of a partition: its number (the topics are co-partitioned).
+state::TaskId TaskOf(int32_t partition) { return static_cast<state::TaskId>(partition); }
+
+// kOffsets layout: the partition's task (state::TaskPrefix), topic bytes, a
+// NUL (never part of a topic name) -> next offset as big-endian u64. The
+// offsets are part of the task's state: they say which messages it holds.
 std::string OffsetKey(const ingest::TopicPartition& tp) {
-  std::string key = tp.topic;
+  std::string key = state::TaskPrefix(TaskOf(tp.partition));
+  key.append(tp.topic);
   key.push_back('\0');
-  PutFixedBigEndian(static_cast<uint32_t>(tp.partition), 4, &key);
   return key;
 }
 
@@ -28,12 +33,14 @@ std::string OffsetValue(int64_t offset) {
 
 absl::Status ParseOffsetEntry(std::string_view key, std::string_view value,
                               ingest::TopicPartition* tp, int64_t* offset) {
-  const size_t nul = key.find('\0');
-  if (nul == std::string_view::npos || key.size() != nul + 5 || value.size() != 8) {
+  state::TaskId task = 0;
+  if (!state::ParseTaskPrefix(key, &task) || key.back() != '\0' || value.size() != 8 ||
+      task > static_cast<state::TaskId>(std::numeric_limits<int32_t>::max())) {
     return absl::DataLossError("malformed entry in the offsets column family");
   }
-  tp->topic = std::string(key.substr(0, nul));
-  tp->partition = static_cast<int32_t>(DecodeFixedBigEndian(key.substr(nul + 1), 4));
+  tp->topic = std::string(
+      key.substr(state::kTaskPrefixBytes, key.size() - state::kTaskPrefixBytes - 1));
+  tp->partition = static_cast<int32_t>(task);
   *offset = static_cast<int64_t>(DecodeFixedBigEndian(value, 8));
   return absl::OkStatus();
 }
@@ -183,9 +190,8 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   PartitionProgress& progress = partitions_[tp];
   // Already in the state.
   if (progress.has_offset && message.offset < progress.next_offset) return;
-  // The input topics are co-partitioned: what partition p of any of them
-  // changes is task p's state (state::TaskId).
-  aggregates_.SelectTask(static_cast<state::TaskId>(message.partition));
+  const state::TaskId task = TaskOf(message.partition);
+  aggregates_.SelectTask(task);
   const bool held = progress.Holds();
   UpdateProgress(progress,
                  [&](PartitionProgress& p) { p.next_offset = message.offset + 1; });
@@ -225,12 +231,14 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   // The event is applied as of its own time at most: when it is the last
   // one its partition held back, the watermark may now be far past it
   // (other partitions ran ahead), and the event must not be late by that.
-  Accept(topic, occurred_ms, std::max(before_ms, std::min(occurred_ms, watermark_ms_)));
+  Accept(topic, task, occurred_ms,
+         std::max(before_ms, std::min(occurred_ms, watermark_ms_)));
 }
 
-void Pipeline::Accept(const TopicState& topic, int64_t occurred_ms, int64_t as_of_ms) {
-  if (dedup_.has_value() &&
-      dedup_->SeenBefore(decode::EventId(event_), occurred_ms, max_event_time_ms_)) {
+void Pipeline::Accept(const TopicState& topic, state::TaskId task, int64_t occurred_ms,
+                      int64_t as_of_ms) {
+  if (dedup_.has_value() && dedup_->SeenBefore(task, decode::EventId(event_), occurred_ms,
+                                               max_event_time_ms_)) {
     aggregates_.AddCounter(topic.duplicate, 1);
     return;
   }

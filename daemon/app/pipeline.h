@@ -169,9 +169,10 @@ class Pipeline {
     size_t operator()(const ingest::TopicPartition& tp) const;
   };
 
-  // Counts the decoded event_ (or its duplicate) and applies it as of
-  // `as_of_ms` (<= the watermark).
-  void Accept(const TopicState& topic, int64_t occurred_ms, int64_t as_of_ms);
+  // Counts the decoded event_ (or its duplicate) of `task` and applies it
+  // as of `as_of_ms` (<= the watermark).
+  void Accept(const TopicState& topic, state::TaskId task, int64_t occurred_ms,
+              int64_t as_of_ms);
   void Reject(const TopicState& topic, decode::Reject reason, const std::string& detail,
               const ingest::Message& message);
   // Why the event's time is refused, or kNone.

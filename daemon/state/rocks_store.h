@@ -37,7 +37,7 @@ struct RocksStoreOptions {
 // with it.
 class RocksStore final : public StateStore {
  public:
-  // 2: aggregates are stored per task (state::TaskPrefix).
+  // 2: state is stored per task (state::TaskPrefix).
   static constexpr uint32_t kSchemaVersion = 2;
   // The key in Family::kMeta that holds the schema version, in decimal.
   static constexpr std::string_view kSchemaVersionKey = "schema_version";

@@ -24,42 +24,43 @@ bool Flush(DedupIndex& index, state::StateStore& store, int64_t watermark_ms) {
 TEST(DedupIndexTest, ARepeatedIdWithinTheHorizonIsADuplicate) {
   testing::MemoryStore store;
   DedupIndex index(24 * kHour, &store);
-  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0));
-  EXPECT_TRUE(index.SeenBefore("a", kT0, kT0)) << "still in memory";
-  EXPECT_FALSE(index.SeenBefore("b", kT0, kT0));
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0, kT0));
+  EXPECT_TRUE(index.SeenBefore(0, "a", kT0, kT0)) << "still in memory";
+  EXPECT_FALSE(index.SeenBefore(0, "b", kT0, kT0));
   ASSERT_TRUE(Flush(index, store, kT0));
   EXPECT_EQ(store.Contents(state::Family::kDedup).size(), 2u);
   EXPECT_EQ(index.PendingBytes(), 0u);
-  EXPECT_TRUE(index.SeenBefore("a", kT0, kT0 + 23 * kHour)) << "read from the store";
-  EXPECT_TRUE(index.SeenBefore("b", kT0 + kHour, kT0 + 24 * kHour))
+  EXPECT_TRUE(index.SeenBefore(0, "a", kT0, kT0 + 23 * kHour)) << "read from the store";
+  EXPECT_TRUE(index.SeenBefore(0, "b", kT0 + kHour, kT0 + 24 * kHour))
       << "the first one occurred exactly at the cutoff";
 }
 
 TEST(DedupIndexTest, AnIdOlderThanTheHorizonCountsAgain) {
   testing::MemoryStore store;
   DedupIndex index(24 * kHour, &store);
-  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0));
-  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0 + 24 * kHour + 1)) << "in memory, expired";
-  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0 + 24 * kHour + 1))
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0, kT0));
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0, kT0 + 24 * kHour + 1))
+      << "in memory, expired";
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0, kT0 + 24 * kHour + 1))
       << "an event older than the horizon is never a duplicate";
-  EXPECT_FALSE(index.SeenBefore("a", kT0 + 2, kT0 + 24 * kHour + 1))
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0 + 2, kT0 + 24 * kHour + 1))
       << "within: remembered";
-  EXPECT_TRUE(index.SeenBefore("a", kT0 + 2, kT0 + 24 * kHour + 1));
-  EXPECT_FALSE(index.SeenBefore("b", kT0, kT0));
+  EXPECT_TRUE(index.SeenBefore(0, "a", kT0 + 2, kT0 + 24 * kHour + 1));
+  EXPECT_FALSE(index.SeenBefore(0, "b", kT0, kT0));
   ASSERT_TRUE(Flush(index, store, kT0));
-  EXPECT_FALSE(index.SeenBefore("b", kT0 + 1, kT0 + 24 * kHour + 1))
+  EXPECT_FALSE(index.SeenBefore(0, "b", kT0 + 1, kT0 + 24 * kHour + 1))
       << "in the store, expired";
 }
 
 TEST(DedupIndexTest, AFailedWriteForgetsNothing) {
   testing::FlakyStore store;
   DedupIndex index(24 * kHour, &store);
-  EXPECT_FALSE(index.SeenBefore("a", kT0, kT0));
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0, kT0));
   store.fail = true;
   EXPECT_FALSE(Flush(index, store, kT0));
-  EXPECT_TRUE(index.SeenBefore("a", kT0, kT0))
+  EXPECT_TRUE(index.SeenBefore(0, "a", kT0, kT0))
       << "collected but not written: still known";
-  EXPECT_FALSE(index.SeenBefore("b", kT0, kT0));
+  EXPECT_FALSE(index.SeenBefore(0, "b", kT0, kT0));
   EXPECT_GT(index.PendingBytes(), 0u);
   store.fail = false;
   // The pipeline writes the failed WriteSet again with the next one; here
@@ -67,7 +68,7 @@ TEST(DedupIndexTest, AFailedWriteForgetsNothing) {
   state::WriteSet retry;
   index.CollectChanges(kT0, &retry);
   ASSERT_EQ(retry.ops().size(), 1u) << "only b is new";
-  EXPECT_EQ(retry.ops()[0].key, "b");
+  EXPECT_EQ(retry.ops()[0].key, state::TaskPrefix(0) + "b");
 }
 
 TEST(DedupIndexTest, AfterLoadANewIdCostsNoStoreRead) {
@@ -76,7 +77,7 @@ TEST(DedupIndexTest, AfterLoadANewIdCostsNoStoreRead) {
     DedupIndex before_restart(24 * kHour, &store);
     ASSERT_TRUE(before_restart.Load().ok());
     for (int i = 0; i < 1000; ++i) {
-      EXPECT_FALSE(before_restart.SeenBefore("old-" + std::to_string(i), kT0, kT0));
+      EXPECT_FALSE(before_restart.SeenBefore(0, "old-" + std::to_string(i), kT0, kT0));
     }
     ASSERT_TRUE(Flush(before_restart, store, kT0));
   }
@@ -84,19 +85,46 @@ TEST(DedupIndexTest, AfterLoadANewIdCostsNoStoreRead) {
   ASSERT_TRUE(index.Load().ok());
   EXPECT_GT(index.FilterBytes(), 0u);
   for (int i = 0; i < 10'000; ++i) {
-    EXPECT_FALSE(index.SeenBefore("new-" + std::to_string(i), kT0 + kHour, kT0 + kHour));
+    EXPECT_FALSE(
+        index.SeenBefore(0, "new-" + std::to_string(i), kT0 + kHour, kT0 + kHour));
   }
   EXPECT_LT(index.store_reads(), 100u) << "only the filter's false positives";
   const uint64_t reads = index.store_reads();
   for (int i = 0; i < 1000; ++i) {
-    EXPECT_TRUE(index.SeenBefore("old-" + std::to_string(i), kT0, kT0 + kHour))
+    EXPECT_TRUE(index.SeenBefore(0, "old-" + std::to_string(i), kT0, kT0 + kHour))
         << "stored before the restart, found through the filter";
   }
   EXPECT_EQ(index.store_reads(), reads + 1000);
 
   DedupIndex unloaded(24 * kHour, &store);
-  EXPECT_FALSE(unloaded.SeenBefore("another", kT0, kT0));
+  EXPECT_FALSE(unloaded.SeenBefore(0, "another", kT0, kT0));
   EXPECT_EQ(unloaded.store_reads(), 1u) << "without Load() every new id is looked up";
+}
+
+// A copy on another partition is a duplicate too, found in memory and in
+// the store; each id is stored under the task that accepted it first.
+TEST(DedupIndexTest, IdsAreStoredUnderTheirFirstTaskAndFoundFromAnyTask) {
+  testing::MemoryStore store;
+  {
+    DedupIndex index(24 * kHour, &store);
+    ASSERT_TRUE(index.Load().ok());
+    EXPECT_FALSE(index.SeenBefore(2, "a", kT0, kT0));
+    EXPECT_TRUE(index.SeenBefore(5, "a", kT0, kT0)) << "in memory, from another task";
+    EXPECT_FALSE(index.SeenBefore(5, "b", kT0, kT0));
+    ASSERT_TRUE(Flush(index, store, kT0));
+  }
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : store.Contents(state::Family::kDedup)) {
+    keys.push_back(key);
+  }
+  EXPECT_EQ(keys, (std::vector<std::string>{state::TaskPrefix(2) + "a",
+                                            state::TaskPrefix(5) + "b"}));
+  DedupIndex restarted(24 * kHour, &store);
+  ASSERT_TRUE(restarted.Load().ok());
+  EXPECT_TRUE(restarted.SeenBefore(7, "a", kT0, kT0)) << "stored, from another task";
+  EXPECT_TRUE(restarted.SeenBefore(2, "b", kT0, kT0)) << "stored, from another task";
+  EXPECT_TRUE(restarted.SeenBefore(5, "b", kT0, kT0)) << "stored, from its own task";
+  EXPECT_FALSE(restarted.SeenBefore(2, "c", kT0, kT0));
 }
 
 // The same sequence of (id, time) gives the same answers whether the store
@@ -125,7 +153,9 @@ TEST(DedupIndexTest, GarbageCollectionNeverChangesAnAnswer) {
     int64_t watermark = 0;
     for (size_t i = 0; i < events.size(); ++i) {
       watermark = std::max(watermark, events[i].second);
-      answers.push_back(index.SeenBefore(events[i].first, events[i].second, watermark));
+      // Over three tasks: copies often arrive in another task than the first.
+      answers.push_back(index.SeenBefore(static_cast<state::TaskId>(i % 3),
+                                         events[i].first, events[i].second, watermark));
       if (i % 25 == 0) {
         EXPECT_TRUE(Flush(index, store, watermark));
       }
