@@ -35,11 +35,15 @@ constexpr std::string_view kReactiveTickets = "prodops_firefighting_reactive_tic
 constexpr std::string_view kFirefightingTickets = "prodops_firefighting_tickets";
 constexpr std::string_view kSpikeScore = "prodops_firefighting_spike_score";
 constexpr std::string_view kSpike = "prodops_firefighting_spike";
+constexpr std::string_view kKeyingViolationsTotal =
+    "prodops_ticket_keying_violations_total";
 
 constexpr char kTicketPrefix = 't';
-constexpr char kHorizonKey = 'h';
 constexpr char kIndexPrefix = 'x';
-constexpr char kIndexMarkerKey = 'i';
+// Family::kMeta keys: the process's commit horizon, and the expiry the
+// index was built with.
+constexpr std::string_view kHorizonKey = "tickets/horizon";
+constexpr std::string_view kIndexMarkerKey = "tickets/index_expiry";
 constexpr int64_t kHourMs = 3'600'000;
 // Consistency constant of the MAD for normally distributed data.
 constexpr double kMadScale = 1.4826;
@@ -59,16 +63,41 @@ std::string BigEndian64(int64_t value) {
   return out;
 }
 
-// The expiry index key of ticket `id` (all keys of an expiry when `id` is
-// empty). Times before the epoch sort first.
-std::string ExpiryIndexKey(int64_t expires_ms, std::string_view id) {
-  std::string key(1, kIndexPrefix);
+// Tickets are held by key: their task's prefix (state::TaskPrefix) and
+// their ticket_id, so that the same id in two tasks is two tickets.
+std::string TicketKey(state::TaskId task, std::string_view id) {
+  std::string key = state::TaskPrefix(task);
+  key.append(id);
+  return key;
+}
+state::TaskId TaskOfKey(std::string_view key) {
+  state::TaskId task = 0;
+  state::ParseTaskPrefix(key, &task);
+  return task;
+}
+std::string_view IdOfKey(std::string_view key) {
+  return key.substr(state::kTaskPrefixBytes);
+}
+
+// The store key of ticket `key`'s record.
+std::string RecordKey(std::string_view key) {
+  std::string record_key(key.substr(0, state::kTaskPrefixBytes));
+  record_key.push_back(kTicketPrefix);
+  record_key.append(IdOfKey(key));
+  return record_key;
+}
+
+// The expiry index key of ticket `id` of `task` (all keys of an expiry
+// when `id` is empty). Times before the epoch sort first.
+std::string ExpiryIndexKey(state::TaskId task, int64_t expires_ms, std::string_view id) {
+  std::string key = state::TaskPrefix(task);
+  key.push_back(kIndexPrefix);
   key += BigEndian64(std::max<int64_t>(0, expires_ms));
   key += id;
   return key;
 }
 
-constexpr size_t kIndexIdOffset = 1 + 8;
+constexpr size_t kIndexIdOffset = state::kTaskPrefixBytes + 1 + 8;
 
 void LogReadError(uint64_t* errors, const absl::Status& status) {
   // Rare, and a store that cannot be read fails the next write too (the
@@ -91,44 +120,89 @@ std::vector<MetricDef> TicketMetricDefs() {
       {std::string(kSolvedTotal),
        "Tickets that left the backlog (entered SOLVED, or CLOSED from an open status), "
        "counted once the allowed lateness has passed.",
-       MetricType::Counter, {"ticket_type", "priority", "team"}, Storage::kCounter},
-      {std::string(kReopenedTotal), "SOLVED or CLOSED tickets that got an open status again.",
-       MetricType::Counter, {"team"}, Storage::kCounter},
-      {std::string(kOpen), "Tickets not SOLVED or CLOSED (the backlog).", MetricType::Gauge,
-       {"priority", "team"}, Storage::kLive},
-      {std::string(kUnassignedOpen), "Open tickets without an assignee.", MetricType::Gauge,
-       {"team"}, Storage::kLive},
+       MetricType::Counter,
+       {"ticket_type", "priority", "team"},
+       Storage::kCounter},
+      {std::string(kReopenedTotal),
+       "SOLVED or CLOSED tickets that got an open status again.",
+       MetricType::Counter,
+       {"team"},
+       Storage::kCounter},
+      {std::string(kOpen),
+       "Tickets not SOLVED or CLOSED (the backlog).",
+       MetricType::Gauge,
+       {"priority", "team"},
+       Storage::kLive},
+      {std::string(kUnassignedOpen),
+       "Open tickets without an assignee.",
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
       {std::string(kOldestOpenAge),
        "Age of the oldest open ticket (since CREATED, or its first event), as of the "
        "pipeline time.",
-       MetricType::Gauge, {"team"}, Storage::kLive},
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
       {std::string(kFirstReplySeconds),
-       "CREATED to the first public AGENT comment.", MetricType::Histogram,
-       {"team", "priority"}, Storage::kLive},
+       "CREATED to the first public AGENT comment.",
+       MetricType::Histogram,
+       {"team", "priority"},
+       Storage::kLive},
       {std::string(kResolutionSeconds),
        "CREATED to the last SOLVED, observed when the solved ticket expires.",
-       MetricType::Histogram, {"team", "priority"}, Storage::kLive},
+       MetricType::Histogram,
+       {"team", "priority"},
+       Storage::kLive},
       {std::string(kSlaBreachesTotal),
        "SLA targets that passed with the clock still running (clock: first_reply or "
        "resolution), counted once the allowed lateness has passed.",
-       MetricType::Counter, {"team", "priority", "clock"}, Storage::kCounter},
-      {std::string(kReassignmentsTotal), "Team changes of a ticket after its first team.",
-       MetricType::Counter, {"team"}, Storage::kCounter},
-      {std::string(kPingpongTotal), "Tickets returned to a team they had before.",
-       MetricType::Counter, {"team"}, Storage::kCounter},
+       MetricType::Counter,
+       {"team", "priority", "clock"},
+       Storage::kCounter},
+      {std::string(kReassignmentsTotal),
+       "Team changes of a ticket after its first team.",
+       MetricType::Counter,
+       {"team"},
+       Storage::kCounter},
+      {std::string(kPingpongTotal),
+       "Tickets returned to a team they had before.",
+       MetricType::Counter,
+       {"team"},
+       Storage::kCounter},
       {std::string(kFirefightingRatio),
        "Reactive tickets over all tickets created in the trailing window.",
-       MetricType::Gauge, {"team"}, Storage::kLive},
-      {std::string(kReactiveTickets), "Reactive tickets created in the trailing window.",
-       MetricType::Gauge, {"team"}, Storage::kLive},
-      {std::string(kFirefightingTickets), "Tickets created in the trailing window.",
-       MetricType::Gauge, {"team"}, Storage::kLive},
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
+      {std::string(kReactiveTickets),
+       "Reactive tickets created in the trailing window.",
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
+      {std::string(kFirefightingTickets),
+       "Tickets created in the trailing window.",
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
       {std::string(kSpikeScore),
        "Robust z-score of reactive tickets created in the last complete UTC hour against "
        "the median and MAD of the baseline hours before it.",
-       MetricType::Gauge, {"team"}, Storage::kLive},
-      {std::string(kSpike), "1 while the firefighting spike score is above the threshold.",
-       MetricType::Gauge, {"team"}, Storage::kLive},
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
+      {std::string(kSpike),
+       "1 while the firefighting spike score is above the threshold.",
+       MetricType::Gauge,
+       {"team"},
+       Storage::kLive},
+      {std::string(kKeyingViolationsTotal),
+       "Tickets seen on a second partition while this instance holds their state from "
+       "another: ticket events must be keyed by ticket_id. Such a ticket is tracked "
+       "twice, once per partition.",
+       MetricType::Counter,
+       {},
+       Storage::kCounter},
   };
 }
 
@@ -157,32 +231,38 @@ absl::Status TicketSignals::Load(const state::StateStore& store) {
   index_deletes_.clear();
   index_scanned_ms_ = 0;
   store_ = &store;
-  absl::StatusOr<std::string> marker =
-      store.Get(state::Family::kTickets, std::string_view(&kIndexMarkerKey, 1));
+  absl::StatusOr<std::string> marker = store.Get(state::Family::kMeta, kIndexMarkerKey);
   if (!marker.ok() && !absl::IsNotFound(marker.status())) return marker.status();
   const bool indexed =
       marker.ok() && *marker == BigEndian64(options_.closed_ticket_expiry_ms);
   index_marker_dirty_ = !indexed;
-  absl::Status status = store.Scan(
-      state::Family::kTickets, std::string_view(&kTicketPrefix, 1),
-      [this, indexed](std::string_view key, std::string_view value) -> absl::Status {
-        TicketRecord record;
-        if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          return absl::DataLossError("ticket state: unparsable record");
-        }
-        Ticket ticket(std::move(record));
-        std::string id(key.substr(1));
-        if (ticket.Dormant()) {
-          if (indexed) return absl::OkStatus();  // kept in the store only
-          // Written again with its index entry, then dropped from memory.
-          dirty_[id] = true;
-        }
-        tickets_.emplace(std::move(id), std::move(ticket));
-        return absl::OkStatus();
-      });
-  if (!status.ok()) return status;
-  absl::StatusOr<std::string> horizon =
-      store.Get(state::Family::kTickets, std::string_view(&kHorizonKey, 1));
+  absl::StatusOr<std::vector<state::TaskId>> tasks =
+      state::StoredTasks(store, state::Family::kTickets);
+  if (!tasks.ok()) return tasks.status();
+  tasks_.clear();
+  for (state::TaskId task : *tasks) {
+    tasks_.insert(task);
+    absl::Status status = store.Scan(
+        state::Family::kTickets, state::TaskPrefix(task) + kTicketPrefix,
+        [&](std::string_view record_key, std::string_view value) -> absl::Status {
+          TicketRecord record;
+          if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+            return absl::DataLossError("ticket state: unparsable record");
+          }
+          Ticket ticket(std::move(record));
+          std::string key =
+              TicketKey(task, record_key.substr(state::kTaskPrefixBytes + 1));
+          if (ticket.Dormant()) {
+            if (indexed) return absl::OkStatus();  // kept in the store only
+            // Written again with its index entry, then dropped from memory.
+            dirty_[key] = true;
+          }
+          tickets_.emplace(std::move(key), std::move(ticket));
+          return absl::OkStatus();
+        });
+    if (!status.ok()) return status;
+  }
+  absl::StatusOr<std::string> horizon = store.Get(state::Family::kMeta, kHorizonKey);
   if (horizon.ok() && horizon->size() == 8) {
     horizon_ms_ = static_cast<int64_t>(window::internal::DecodeFixedBigEndian(*horizon, 8));
   } else if (!horizon.ok() && !absl::IsNotFound(horizon.status())) {
@@ -202,13 +282,18 @@ void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of
   // replay) cannot change how this event is folded, or whether the ticket
   // expired before it came.
   AdvanceHorizon(as_of_ms);
-  auto it = tickets_.find(ticket_event.ticket_id());
-  if (it == tickets_.end()) it = Restore(ticket_event.ticket_id());
+  const state::TaskId task = aggregates_->selected_task();
+  tasks_.insert(task);
+  const std::string key = TicketKey(task, ticket_event.ticket_id());
+  auto it = tickets_.find(key);
+  if (it == tickets_.end()) it = Restore(key);
+  if (it == tickets_.end()) CheckKeying(task, ticket_event.ticket_id());
   if (it != tickets_.end()) Settle(it);
-  Ticket& ticket = tickets_[ticket_event.ticket_id()];
+  // (Settle selects the ticket's task: this event's.)
+  Ticket& ticket = tickets_[key];
   const bool had_created = ticket.current().created;
   if (!ticket.Add(ticket_event, occurred_ms, horizon_ms_, options_, this)) return;
-  dirty_[ticket_event.ticket_id()] = true;
+  dirty_[key] = true;
   if (ticket_event.kind() == TicketEvent::CREATED && !had_created) {
     CountCreated(ticket_event, occurred_ms, as_of_ms);
   }
@@ -249,6 +334,8 @@ absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Settle(
   Ticket& ticket = it->second;
   const std::optional<int64_t> due = ticket.NextDueMs(options_);
   if (!due.has_value() || *due > horizon_ms_) return ++it;
+  // What committing counts belongs to the ticket's task.
+  aggregates_->SelectTask(TaskOfKey(it->first));
   ticket.CommitThrough(horizon_ms_, options_, this);
   dirty_[it->first] = true;
   if (!ticket.Expired(horizon_ms_, options_)) return ++it;
@@ -256,7 +343,8 @@ absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Settle(
   // Its index entry may be in a write that failed and is yet to be retried,
   // out of the scan's sight: delete it after that.
   if (store_ != nullptr) {
-    index_deletes_.push_back(ExpiryIndexKey(ticket.ExpiresAtMs(options_), it->first));
+    index_deletes_.push_back(ExpiryIndexKey(
+        TaskOfKey(it->first), ticket.ExpiresAtMs(options_), IdOfKey(it->first)));
   }
   tickets_.erase(it++);
   return it;
@@ -269,61 +357,80 @@ void TicketSignals::ObserveResolution(const TicketFold& fold) {
   }
 }
 
-std::optional<TicketRecord> TicketSignals::ReadStored(const std::string& id) {
+std::optional<TicketRecord> TicketSignals::ReadStored(const std::string& key) {
   // Not in memory and changed since the last write, or in a write yet to
   // succeed: deleted, whatever the store still holds.
-  if (store_ == nullptr || dirty_.contains(id) || deleted_.contains(id)) {
+  if (store_ == nullptr || dirty_.contains(key) || deleted_.contains(key)) {
     return std::nullopt;
   }
   absl::StatusOr<std::string> stored =
-      store_->Get(state::Family::kTickets, kTicketPrefix + id);
+      store_->Get(state::Family::kTickets, RecordKey(key));
   if (!stored.ok()) {
     if (!absl::IsNotFound(stored.status())) LogReadError(&read_errors_, stored.status());
     return std::nullopt;
   }
   TicketRecord record;
   if (!record.ParseFromString(*stored)) {
-    LogReadError(&read_errors_, absl::DataLossError("unparsable record of ticket " + id));
+    LogReadError(&read_errors_,
+                 absl::DataLossError(absl::StrCat("unparsable record of ticket ",
+                                                  std::string(IdOfKey(key)))));
     return std::nullopt;
   }
   return record;
 }
 
 absl::flat_hash_map<std::string, Ticket>::iterator TicketSignals::Restore(
-    const std::string& id) {
-  std::optional<TicketRecord> record = ReadStored(id);
+    const std::string& key) {
+  std::optional<TicketRecord> record = ReadStored(key);
   if (!record.has_value()) return tickets_.end();
   // As stored: if the event leaves it dormant it can go again.
-  evictable_.insert(id);
-  return tickets_.emplace(id, Ticket(std::move(*record))).first;
+  evictable_.insert(key);
+  return tickets_.emplace(key, Ticket(std::move(*record))).first;
+}
+
+void TicketSignals::CheckKeying(state::TaskId task, std::string_view id) {
+  // Only tickets in memory are looked at (open ones, or recently active):
+  // reading every other task's stored tickets for each new one would cost
+  // a read per task, and a mis-keyed ticket's events come while it is open.
+  for (state::TaskId other : tasks_) {
+    if (other != task && tickets_.contains(TicketKey(other, id))) {
+      aggregates_->AddCounter(SeriesOf(MetricOrDie(kKeyingViolationsTotal), {}), 1);
+      return;
+    }
+  }
 }
 
 void TicketSignals::ExpireStored() {
   if (store_ == nullptr || horizon_ms_ < index_scanned_ms_) return;
   std::vector<std::string> due;
-  absl::Status status =
-      store_->ScanRange(state::Family::kTickets, ExpiryIndexKey(index_scanned_ms_, ""),
-                        ExpiryIndexKey(horizon_ms_ + 1, ""),
-                        [&due](std::string_view key, std::string_view) {
-                          if (key.size() > kIndexIdOffset) due.emplace_back(key);
-                          return absl::OkStatus();
-                        });
-  if (!status.ok()) {
-    LogReadError(&read_errors_, status);
-    return;  // the next Advance scans again
+  for (state::TaskId task : tasks_) {
+    absl::Status status = store_->ScanRange(
+        state::Family::kTickets, ExpiryIndexKey(task, index_scanned_ms_, ""),
+        ExpiryIndexKey(task, horizon_ms_ + 1, ""),
+        [&due](std::string_view key, std::string_view) {
+          if (key.size() > kIndexIdOffset) due.emplace_back(key);
+          return absl::OkStatus();
+        });
+    if (!status.ok()) {
+      LogReadError(&read_errors_, status);
+      return;  // the next Advance scans again
+    }
   }
   index_scanned_ms_ = horizon_ms_ + 1;
-  for (std::string& key : due) {
-    const std::string id = key.substr(kIndexIdOffset);
-    index_deletes_.push_back(std::move(key));
-    if (tickets_.contains(id)) continue;  // Settle expires those
-    std::optional<TicketRecord> record = ReadStored(id);
+  for (std::string& index_key : due) {
+    const state::TaskId task = TaskOfKey(index_key);
+    const std::string key =
+        TicketKey(task, std::string_view(index_key).substr(kIndexIdOffset));
+    index_deletes_.push_back(std::move(index_key));
+    if (tickets_.contains(key)) continue;  // Settle expires those
+    std::optional<TicketRecord> record = ReadStored(key);
     if (!record.has_value()) continue;
     const Ticket ticket(std::move(*record));
     // Reopened since, and dormant again: its later entry is not due yet.
     if (!ticket.Expired(horizon_ms_, options_)) continue;
+    aggregates_->SelectTask(task);
     ObserveResolution(ticket.committed());
-    dirty_[id] = true;  // not in memory: deleted
+    dirty_[key] = true;  // not in memory: deleted
   }
 }
 
@@ -334,22 +441,23 @@ void TicketSignals::Advance(int64_t as_of_ms) {
 }
 
 void TicketSignals::CollectChanges(state::WriteSet* changes) {
-  for (const auto& [id, unused] : dirty_) {
-    std::string key = kTicketPrefix + id;
-    const auto it = tickets_.find(id);
+  for (const auto& [key, unused] : dirty_) {
+    std::string record_key = RecordKey(key);
+    const auto it = tickets_.find(key);
     if (it == tickets_.end()) {
-      changes->Delete(state::Family::kTickets, std::move(key));
-      if (store_ != nullptr) deleted_.insert(id);
+      changes->Delete(state::Family::kTickets, std::move(record_key));
+      if (store_ != nullptr) deleted_.insert(key);
       continue;
     }
     const Ticket& ticket = it->second;
-    changes->Put(state::Family::kTickets, std::move(key), ticket.Serialize());
+    changes->Put(state::Family::kTickets, std::move(record_key), ticket.Serialize());
     if (store_ != nullptr && ticket.Dormant()) {
       // Advance() expired the dormant tickets due by the horizon, so this
       // entry is later than every one ExpireStored() visited.
-      changes->Put(state::Family::kTickets,
-                   ExpiryIndexKey(ticket.ExpiresAtMs(options_), id), "");
-      evictable_.insert(id);
+      changes->Put(
+          state::Family::kTickets,
+          ExpiryIndexKey(TaskOfKey(key), ticket.ExpiresAtMs(options_), IdOfKey(key)), "");
+      evictable_.insert(key);
     }
   }
   dirty_.clear();
@@ -358,12 +466,12 @@ void TicketSignals::CollectChanges(state::WriteSet* changes) {
   }
   index_deletes_.clear();
   if (index_marker_dirty_) {
-    changes->Put(state::Family::kTickets, std::string(1, kIndexMarkerKey),
+    changes->Put(state::Family::kMeta, std::string(kIndexMarkerKey),
                  BigEndian64(options_.closed_ticket_expiry_ms));
     index_marker_dirty_ = false;
   }
   if (horizon_dirty_) {
-    changes->Put(state::Family::kTickets, std::string(1, kHorizonKey),
+    changes->Put(state::Family::kMeta, std::string(kHorizonKey),
                  BigEndian64(horizon_ms_));
     horizon_dirty_ = false;
   }
@@ -372,8 +480,8 @@ void TicketSignals::CollectChanges(state::WriteSet* changes) {
 void TicketSignals::Written() {
   // Right after the write that took every change collected: a ticket still
   // dormant is stored as it is in memory.
-  for (const std::string& id : evictable_) {
-    if (auto it = tickets_.find(id); it != tickets_.end() && it->second.Dormant()) {
+  for (const std::string& key : evictable_) {
+    if (auto it = tickets_.find(key); it != tickets_.end() && it->second.Dormant()) {
       tickets_.erase(it);
     }
   }

@@ -25,9 +25,14 @@ bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours);
 // first-reply and resolution times, SLA breaches, reassignments and
 // ping-pong, firefighting ratio and spike.
 //
-// Per-ticket state (see Ticket) lives in Family::kTickets ('t' + ticket_id
-// -> TicketRecord; 'h' -> the commit horizon, int64 BE); it is written
-// through CollectChanges() with the input offsets. Counters and histograms
+// Tickets are kept per task (the partition their events come from, see
+// state::TaskId): a ticket is its task and its ticket_id. Per-ticket state
+// (see Ticket) lives in Family::kTickets (task prefix + 't' + ticket_id ->
+// TicketRecord); the commit horizon (int64 BE) in Family::kMeta
+// "tickets/horizon". Both are written through CollectChanges() with the
+// input offsets. What a ticket's events commit is counted in its task's
+// Aggregates. An event for a ticket_id that another task holds in memory
+// is counted in prodops_ticket_keying_violations_total. Counters and histograms
 // live in the shared Aggregates. SOLVED/CLOSED tickets are deleted
 // options.closed_ticket_expiry_ms after their last event; open tickets stay.
 //
@@ -36,12 +41,13 @@ bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours);
 // dormant ticket (Ticket::Dormant: done, nothing pending) leaves memory once
 // the write that stored it succeeded (Written), since days may pass before
 // it expires and most never reopen. An event for it reads it back (Apply);
-// its expiry is found through an index in the same family ('x' + expiry
-// ms, uint64 BE, + ticket_id -> ""), scanned up to the horizon by
-// Advance(). Index entries are hints: one whose ticket is in memory, gone,
-// or no longer due is dropped. 'i' holds the closed_ticket_expiry_ms the
-// index was built with; a state without it, or built with another value,
-// is loaded whole and indexed again. Without a store (Load not called)
+// its expiry is found through an index in the same family (task prefix +
+// 'x' + expiry ms, uint64 BE, + ticket_id -> ""), scanned up to the horizon
+// by Advance(). Index entries are hints: one whose ticket is in memory,
+// gone, or no longer due is dropped. Family::kMeta "tickets/index_expiry"
+// holds the closed_ticket_expiry_ms the index was built with; a state
+// without it, or built with another value, is loaded whole and indexed
+// again. Without a store (Load not called)
 // everything stays in memory. Advance() visits every ticket in memory:
 // O(tickets in memory) per flush.
 //
@@ -97,12 +103,15 @@ class TicketSignals final : public SignalSet, private TicketObserver {
       absl::flat_hash_map<std::string, Ticket>::iterator it);
   // The resolution of a ticket that expires: its last solve is final.
   void ObserveResolution(const prodops::state::TicketFold& fold);
-  // The stored record of ticket `id`, which is not in memory; nullopt if
-  // there is none (or it was deleted since, or cannot be read).
-  std::optional<prodops::state::TicketRecord> ReadStored(const std::string& id);
-  // Reads ticket `id` back from the store into memory if it is kept there
-  // only; tickets_.end() if it is not (or cannot be read).
-  absl::flat_hash_map<std::string, Ticket>::iterator Restore(const std::string& id);
+  // The stored record of the ticket `key` (task prefix + ticket_id), which
+  // is not in memory; nullopt if there is none (or it was deleted since, or
+  // cannot be read).
+  std::optional<prodops::state::TicketRecord> ReadStored(const std::string& key);
+  // Reads the ticket `key` back from the store into memory if it is kept
+  // there only; tickets_.end() if it is not (or cannot be read).
+  absl::flat_hash_map<std::string, Ticket>::iterator Restore(const std::string& key);
+  // Counts a keying violation if another task holds ticket `id` in memory.
+  void CheckKeying(state::TaskId task, std::string_view id);
   // Expires the tickets kept only in the store whose expiry is at or before
   // the horizon, through the expiry index.
   void ExpireStored();
@@ -114,8 +123,11 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   window::Aggregates* aggregates_;
   const StoredHistogram first_reply_;
   const StoredHistogram resolution_;
+  // By task prefix + ticket_id.
   absl::flat_hash_map<std::string, Ticket> tickets_;
-  // Ticket ids changed or deleted since the last CollectChanges().
+  // The tasks with tickets (stored or seen since Load).
+  absl::flat_hash_set<state::TaskId> tasks_;
+  // Tickets changed or deleted since the last CollectChanges().
   absl::flat_hash_map<std::string, bool> dirty_;
   // Tickets deleted by writes not yet known to have succeeded: the store
   // may still hold them (a failed write is retried later), so they must not

@@ -42,6 +42,11 @@ class Aggregates {
 
   // Where the next updates go; creates the task (empty) if it is new.
   void SelectTask(state::TaskId task);
+  // The task SelectTask() chose last (0 before any): the task of the event
+  // being processed, for the signal sets that keep state of their own.
+  state::TaskId selected_task() const {
+    return current_ != nullptr ? current_->task() : 0;
+  }
   // The tasks held, ascending.
   std::vector<state::TaskId> Tasks() const;
 

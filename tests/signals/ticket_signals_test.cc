@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,13 +152,17 @@ class TicketSignalsTest : public ::testing::Test {
     Persist();
   }
 
-  // Keys of the tickets family that start with `prefix`.
-  size_t StoredKeys(char prefix) const {
+  // Keys of the tickets family of `kind` ('t' records, 'x' index entries)
+  // after their task prefix.
+  size_t StoredKeys(char kind) const {
     size_t count = 0;
     for (const auto& [key, value] : store_.Contents(state::Family::kTickets)) {
-      if (!key.empty() && key[0] == prefix) ++count;
+      if (key.size() > 4 && key[4] == kind) ++count;
     }
     return count;
+  }
+  bool IndexMarkerStored() const {
+    return store_.Contents(state::Family::kMeta).contains("tickets/index_expiry");
   }
 
   TicketOptions options_;
@@ -315,7 +320,8 @@ TEST_F(TicketSignalsTest, SolvedTicketExpiresAndItsResolutionIsObservedThen) {
                          "\"normal\",le=\"28800\"}"),
             1);
   Persist();
-  EXPECT_EQ(store_.Contents(state::Family::kTickets).count("tT1"), 0);
+  EXPECT_EQ(store_.Contents(state::Family::kTickets).count(state::TaskPrefix(0) + "tT1"),
+            0);
 }
 
 // Tickets that leave memory while solved: T1 is reopened by an event after
@@ -429,14 +435,14 @@ TEST_F(TicketSignalsTest, StateWithoutTheExpiryIndexIsLoadedWholeAndIndexedOnce)
   At(kDay0 + 3 * kHour);
   Persist();
   EXPECT_EQ(StoredKeys('x'), 0);
-  EXPECT_EQ(StoredKeys('i'), 0);
+  EXPECT_FALSE(IndexMarkerStored());
   Reset();
   Load();
   EXPECT_EQ(signals_->ticket_count(), 3);
   Persist();
   EXPECT_EQ(signals_->ticket_count(), 1);
   EXPECT_EQ(StoredKeys('x'), 2);
-  EXPECT_EQ(StoredKeys('i'), 1);
+  EXPECT_TRUE(IndexMarkerStored());
   // Another expiry setting builds the index again.
   options_.closed_ticket_expiry_ms = 48 * kHour;
   Reset();
@@ -455,6 +461,44 @@ TEST_F(TicketSignalsTest, StateWithoutTheExpiryIndexIsLoadedWholeAndIndexedOnce)
   EXPECT_EQ(testing::SumOf(samples, "prodops_ticket_resolution_seconds_count"), 2);
   EXPECT_EQ(StoredKeys('x'), 0);
   EXPECT_EQ(StoredKeys('t'), 1);
+}
+
+// A ticket belongs to the task of its events' partition: its record and
+// what it commits are stored under that task. The same ticket_id from
+// another task is another ticket, and a keying violation.
+TEST_F(TicketSignalsTest, TicketsAreKeptPerTaskAndASecondTaskIsAKeyingViolation) {
+  Load();
+  aggregates_->SelectTask(1);
+  Feed({Created("e1", "T1", kDay0, "a"),
+        Status("e2", "T1", kDay0 + kMinute, TicketEvent::SOLVED, "a")});
+  Samples samples = At(kDay0 + 2 * kHour);  // past the lateness: solved counts
+  EXPECT_EQ(Value(samples, "prodops_ticket_keying_violations_total"), 0);
+  aggregates_->SelectTask(2);
+  Feed({Created("e3", "T1", kDay0 + 2 * kHour, "a"),
+        Created("e4", "T2", kDay0 + 2 * kHour, "a")});
+  samples = At(kDay0 + 2 * kHour);
+  EXPECT_EQ(Value(samples, "prodops_ticket_keying_violations_total"), 1);
+  EXPECT_EQ(Value(samples, "prodops_tickets_open{priority=\"normal\",team=\"a\"}"), 2);
+  Persist();
+  std::set<std::string> records;
+  std::set<std::string> index_entries;
+  for (const auto& [key, value] : store_.Contents(state::Family::kTickets)) {
+    (key[4] == 't' ? records : index_entries).insert(key);
+  }
+  EXPECT_EQ(records, (std::set<std::string>{state::TaskPrefix(1) + "tT1",
+                                            state::TaskPrefix(2) + "tT1",
+                                            state::TaskPrefix(2) + "tT2"}));
+  // The solved ticket is dormant: its expiry is indexed in its task.
+  ASSERT_EQ(index_entries.size(), 1u);
+  EXPECT_EQ(index_entries.begin()->substr(0, 5), state::TaskPrefix(1) + "x");
+  // The solve was committed by Advance while task 2 was selected last; it
+  // is still task 1's.
+  const std::string solved =
+      window::MakeSeriesKey("prodops_tickets_solved_total", {"question", "normal", "a"});
+  EXPECT_TRUE(store_.Contents(state::Family::kCounters)
+                  .contains(state::TaskPrefix(1) + "c" + solved));
+  EXPECT_FALSE(store_.Contents(state::Family::kCounters)
+                   .contains(state::TaskPrefix(2) + "c" + solved));
 }
 
 TEST_F(TicketSignalsTest, StateSurvivesARestartWithPendingEvents) {
