@@ -20,24 +20,37 @@ using prodops::v1::ExposureEvent;
 
 namespace {
 
+// Kinds of entry in Family::kSignals, after the task prefix.
 constexpr std::string_view kUserPrefix = "experiment/u/";
 constexpr std::string_view kPendingPrefix = "experiment/p/";
 constexpr std::string_view kCountsPrefix = "experiment/e/";
 // Rough bytes of one changed entry beyond its key, for PendingBytes().
 constexpr size_t kEntryBytes = 48;
 
-absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-// Users and pending goals are keyed by experiment + "\0" + user_id.
-std::string UserKey(const std::string& experiment, const std::string& user_id) {
-  std::string key = experiment;
+// Users and pending goals are keyed by state::TaskKey(task, experiment +
+// "\0" + user_id), counts by state::TaskKey(task, experiment).
+std::string UserKey(state::TaskId task, const std::string& experiment,
+                    const std::string& user_id) {
+  std::string key = state::TaskKey(task, experiment);
   key.push_back('\0');
   key.append(user_id);
   return key;
 }
 
 std::string StoreKey(std::string_view prefix, const std::string& key) {
-  return absl::StrCat(Absl(prefix), key);
+  return state::StoreKeyOf(key, prefix);
+}
+
+void AddCounts(const ExperimentCounts& more, ExperimentCounts* into) {
+  for (const auto& [label, values] : more.by_label()) {
+    ExperimentVariantCounts& sum = (*into->mutable_by_label())[label];
+    sum.set_exposed_users(sum.exposed_users() + values.exposed_users());
+    sum.set_converted_users(sum.converted_users() + values.converted_users());
+  }
+  for (const auto& [variant, users] : more.configured_variant_users()) {
+    (*into->mutable_configured_variant_users())[variant] += users;
+  }
+  into->set_multi_variant_users(into->multi_variant_users() + more.multi_variant_users());
 }
 
 void Decrement(uint64_t* value) {
@@ -76,33 +89,48 @@ void CountUser(const ExperimentSpec& spec, const ExperimentUserState& user, int 
 
 }  // namespace
 
-ExperimentSignals::ExperimentSignals(ExperimentOptions options, LabelBudget* budget)
-    : options_(std::move(options)), budget_(budget) {
+ExperimentSignals::ExperimentSignals(ExperimentOptions options, LabelBudget* budget,
+                                     const window::Aggregates* aggregates)
+    : options_(std::move(options)), budget_(budget), aggregates_(aggregates) {
   for (const ExperimentSpec& spec : options_.experiments) by_name_[spec.name] = &spec;
 }
 
 absl::Status ExperimentSignals::Load(const state::StateStore& store) {
   store_ = &store;
-  absl::Status status = store.Scan(
-      state::Family::kMeta, kCountsPrefix, [&](std::string_view key, std::string_view value) {
-        ExperimentCounts counts;
-        if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          return absl::DataLossError("experiment signals: unreadable experiment counts");
-        }
-        counts_[std::string(key.substr(kCountsPrefix.size()))] = std::move(counts);
-        return absl::OkStatus();
-      });
-  if (!status.ok()) return status;
-  return store.Scan(
-      state::Family::kMeta, kPendingPrefix, [&](std::string_view key, std::string_view value) {
-        ExperimentPendingGoal pending;
-        if (!pending.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          return absl::DataLossError("experiment signals: unreadable pending goal");
-        }
-        pending_goals_[std::string(key.substr(kPendingPrefix.size()))] =
-            pending.latest_goal_ms();
-        return absl::OkStatus();
-      });
+  absl::StatusOr<std::vector<state::TaskId>> tasks =
+      state::StoredTasks(store, state::Family::kSignals);
+  if (!tasks.ok()) return tasks.status();
+  for (state::TaskId task : *tasks) {
+    // The entries of `kind` of the task, each with its TaskKey.
+    const auto scan = [&](std::string_view kind, const auto& load) {
+      const std::string prefix = state::TaskKey(task, kind);
+      return store.Scan(state::Family::kSignals, prefix,
+                        [&](std::string_view key, std::string_view value) {
+                          return load(state::TaskKey(task, key.substr(prefix.size())),
+                                      value);
+                        });
+    };
+    absl::Status status = scan(kCountsPrefix, [&](std::string key,
+                                                  std::string_view value) {
+      ExperimentCounts counts;
+      if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return absl::DataLossError("experiment signals: unreadable experiment counts");
+      }
+      counts_[std::move(key)] = std::move(counts);
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    status = scan(kPendingPrefix, [&](std::string key, std::string_view value) {
+      ExperimentPendingGoal pending;
+      if (!pending.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return absl::DataLossError("experiment signals: unreadable pending goal");
+      }
+      pending_goals_[std::move(key)] = pending.latest_goal_ms();
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
 }
 
 void ExperimentSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
@@ -126,7 +154,8 @@ ExperimentSignals::CachedUser* ExperimentSignals::FindUser(const std::string& ke
   *failed = false;
   if (auto it = users_.find(key); it != users_.end()) return &it->second;
   if (store_ == nullptr) return nullptr;
-  absl::StatusOr<std::string> stored = store_->Get(state::Family::kMeta, StoreKey(kUserPrefix, key));
+  absl::StatusOr<std::string> stored =
+      store_->Get(state::Family::kSignals, StoreKey(kUserPrefix, key));
   if (absl::IsNotFound(stored.status())) return nullptr;
   CachedUser user;
   if (!stored.ok() || !user.state.ParseFromString(*stored)) {
@@ -143,9 +172,10 @@ ExperimentSignals::CachedUser* ExperimentSignals::FindUser(const std::string& ke
 }
 
 ExperimentCounts& ExperimentSignals::CountsOf(const std::string& experiment) {
-  dirty_counts_.insert(experiment);
-  pending_bytes_ += kCountsPrefix.size() + experiment.size() + kEntryBytes;
-  return counts_[experiment];
+  std::string key = state::TaskKey(aggregates_->selected_task(), experiment);
+  pending_bytes_ += kCountsPrefix.size() + key.size() + kEntryBytes;
+  dirty_counts_.insert(key);
+  return counts_[std::move(key)];
 }
 
 void ExperimentSignals::ApplyExposure(const ExperimentSpec& spec, const ExposureEvent& exposure,
@@ -153,7 +183,8 @@ void ExperimentSignals::ApplyExposure(const ExperimentSpec& spec, const Exposure
   budget_->Admit(BudgetedLabel::kExperiment, spec.name);
   const std::string variant_label(budget_->Admit(BudgetedLabel::kVariant, exposure.variant()));
   const std::string& variant = exposure.variant();
-  const std::string key = UserKey(spec.name, exposure.user_id());
+  const std::string key =
+      UserKey(aggregates_->selected_task(), spec.name, exposure.user_id());
   bool failed = false;
   CachedUser* user = FindUser(key, &failed);
   if (failed) return;
@@ -202,7 +233,7 @@ void ExperimentSignals::ApplyExposure(const ExperimentSpec& spec, const Exposure
 
 void ExperimentSignals::ApplyGoal(const ExperimentSpec& spec, const std::string& user_id,
                                   int64_t at_ms, int64_t as_of_ms) {
-  const std::string key = UserKey(spec.name, user_id);
+  const std::string key = UserKey(aggregates_->selected_task(), spec.name, user_id);
   // A pending goal means the user is not exposed: no store read needed.
   if (auto pending = pending_goals_.find(key); pending != pending_goals_.end()) {
     if (at_ms > pending->second) {
@@ -268,7 +299,7 @@ void ExperimentSignals::EvictFlushedUsers() {
   for (auto it = users_.begin(); it != users_.end() && users_.size() > target;) {
     if (!it->second.dirty) {
       absl::StatusOr<std::string> stored =
-          store_->Get(state::Family::kMeta, StoreKey(kUserPrefix, it->first));
+          store_->Get(state::Family::kSignals, StoreKey(kUserPrefix, it->first));
       if (stored.ok() && *stored == it->second.state.SerializeAsString()) {
         users_.erase(it++);
         continue;
@@ -283,7 +314,7 @@ void ExperimentSignals::CollectChanges(state::WriteSet* changes) {
   EvictFlushedUsers();
   for (const std::string& key : dirty_users_) {
     CachedUser& user = users_.at(key);  // dirty users are never evicted
-    changes->Put(state::Family::kMeta, StoreKey(kUserPrefix, key),
+    changes->Put(state::Family::kSignals, StoreKey(kUserPrefix, key),
                  user.state.SerializeAsString());
     user.dirty = false;
   }
@@ -291,18 +322,18 @@ void ExperimentSignals::CollectChanges(state::WriteSet* changes) {
   for (const std::string& key : dirty_pending_) {
     const auto it = pending_goals_.find(key);
     if (it == pending_goals_.end()) {
-      changes->Delete(state::Family::kMeta, StoreKey(kPendingPrefix, key));
+      changes->Delete(state::Family::kSignals, StoreKey(kPendingPrefix, key));
     } else {
       ExperimentPendingGoal pending;
       pending.set_latest_goal_ms(it->second);
-      changes->Put(state::Family::kMeta, StoreKey(kPendingPrefix, key),
+      changes->Put(state::Family::kSignals, StoreKey(kPendingPrefix, key),
                    pending.SerializeAsString());
     }
   }
   dirty_pending_.clear();
-  for (const std::string& experiment : dirty_counts_) {
-    changes->Put(state::Family::kMeta, StoreKey(kCountsPrefix, experiment),
-                 counts_.at(experiment).SerializeAsString());
+  for (const std::string& key : dirty_counts_) {
+    changes->Put(state::Family::kSignals, StoreKey(kCountsPrefix, key),
+                 counts_.at(key).SerializeAsString());
   }
   dirty_counts_.clear();
   pending_bytes_ = 0;
@@ -321,12 +352,17 @@ void ExperimentSignals::Collect(int64_t as_of_ms,
   prometheus::MetricFamily multi =
       exporter::MakeFamily(multi_def.name, multi_def.help, multi_def.type);
   prometheus::MetricFamily srm = exporter::MakeFamily(srm_def.name, srm_def.help, srm_def.type);
+  // Every task's counts, by experiment.
+  std::map<std::string, ExperimentCounts> totals;
+  for (const auto& [key, counts] : counts_) {
+    AddCounts(counts, &totals[std::string(state::OwnKeyOf(key))]);
+  }
   // By label values: experiments past the budget share "__other__".
   std::map<std::pair<std::string, std::string>, ExperimentVariantCounts> variants;
   std::map<std::string, uint64_t> multi_variant;
   for (const ExperimentSpec& spec : options_.experiments) {
-    const auto counts = counts_.find(spec.name);
-    if (counts == counts_.end()) continue;
+    const auto counts = totals.find(spec.name);
+    if (counts == totals.end()) continue;
     const std::string experiment(budget_->Lookup(BudgetedLabel::kExperiment, spec.name));
     bool any = false;
     for (const auto& [label, values] : counts->second.by_label()) {

@@ -68,8 +68,13 @@ struct ExperimentOptions {
 // variant labels go through the LabelBudget (past the budget, which values
 // are admitted depends on order, as documented there).
 //
-// State, Family::kMeta (persisted through CollectChanges, so exactly-once
-// with the input offsets):
+// State is kept per task (the partition of the events, see
+// state::TaskId; the task is the one the shared Aggregates has selected).
+// With exposures and usage keyed by account (docs/scaling.md), a user's
+// events are all in one task. Collect() adds up every task's counts.
+//
+// State, Family::kSignals, each key after the task's prefix (persisted
+// through CollectChanges, so exactly-once with the input offsets):
 //   "experiment/u/" + experiment + "\0" + user_id -> ExperimentUserState,
 //     one per exposed user, kept forever; read by point lookups (Get)
 //     through a cache of at most max_cached_users flushed entries, plus
@@ -87,8 +92,10 @@ struct ExperimentOptions {
 // evict; without a store every state stays in memory.
 class ExperimentSignals final : public SignalSet {
  public:
-  // `budget` must outlive this.
-  ExperimentSignals(ExperimentOptions options, LabelBudget* budget);
+  // `budget` and `aggregates` must outlive this; `aggregates` says which
+  // task each event is of.
+  ExperimentSignals(ExperimentOptions options, LabelBudget* budget,
+                    const window::Aggregates* aggregates);
 
   absl::Status Load(const state::StateStore& store) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
@@ -120,11 +127,13 @@ class ExperimentSignals final : public SignalSet {
 
   ExperimentOptions options_;
   LabelBudget* budget_;
+  const window::Aggregates* aggregates_;
   const state::StateStore* store_ = nullptr;
   absl::flat_hash_map<std::string, const ExperimentSpec*> by_name_;
-  // Key: experiment + "\0" + user_id.
+  // Keys: see UserKey in the .cc.
   absl::flat_hash_map<std::string, CachedUser> users_;
   absl::flat_hash_map<std::string, int64_t> pending_goals_;  // latest goal ms
+  // By task and experiment.
   absl::flat_hash_map<std::string, prodops::state::ExperimentCounts> counts_;
   absl::flat_hash_set<std::string> dirty_users_;    // put; never evicted before
   absl::flat_hash_set<std::string> dirty_pending_;  // put, or delete if gone

@@ -22,7 +22,8 @@ std::vector<std::unique_ptr<SignalSet>> MakeSignalSets(const SignalsOptions& opt
   sets.push_back(std::make_unique<FeatureSignals>(shared_budget, aggregates));
   // After FeatureSignals, which admits ticket features to the budget.
   sets.push_back(std::make_unique<ReleaseSignals>(options.releases, shared_budget, aggregates));
-  sets.push_back(std::make_unique<ExperimentSignals>(options.experiments, shared_budget));
+  sets.push_back(std::make_unique<ExperimentSignals>(options.experiments, shared_budget,
+                                                     aggregates));
   return sets;
 }
 

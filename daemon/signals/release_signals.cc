@@ -32,9 +32,11 @@ std::string ReleaseKey(const std::string& name) {
   return std::string(kReleasePrefix) + name;
 }
 
-// Flipping the sign bit makes byte order equal numeric order.
-std::string HourKey(const std::string& feature, int64_t hour_ms) {
-  std::string key = std::string(kHourPrefix) + feature;
+// The store key (Family::kSignals) of an hour of `task_feature`, a
+// state::TaskKey(task, feature label). Flipping the sign bit makes byte
+// order equal numeric order.
+std::string HourKey(const std::string& task_feature, int64_t hour_ms) {
+  std::string key = state::StoreKeyOf(task_feature, kHourPrefix);
   key.push_back('\0');
   const uint64_t biased = static_cast<uint64_t>(hour_ms) ^ kSignBit;
   PutFixedBigEndian(biased, 8, &key);
@@ -60,19 +62,30 @@ absl::Status ReleaseSignals::Load(const state::StateStore& store) {
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
-  return store.Scan(
-      state::Family::kMeta, kHourPrefix, [&](std::string_view key, std::string_view value) {
-        FeatureHourState hour;
-        if (key.size() < kHourPrefix.size() + kHourKeyTail ||
-            !hour.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-          return absl::DataLossError("release signals: unreadable ticket hour state");
-        }
-        const std::string feature(
-            key.substr(kHourPrefix.size(), key.size() - kHourPrefix.size() - kHourKeyTail));
-        const uint64_t biased = DecodeFixedBigEndian(key.substr(key.size() - 8), 8);
-        hours_[feature][static_cast<int64_t>(biased ^ kSignBit)] = hour;
-        return absl::OkStatus();
-      });
+  absl::StatusOr<std::vector<state::TaskId>> tasks =
+      state::StoredTasks(store, state::Family::kSignals);
+  if (!tasks.ok()) return tasks.status();
+  for (state::TaskId task : *tasks) {
+    const std::string prefix = state::TaskKey(task, kHourPrefix);
+    status = store.Scan(
+        state::Family::kSignals, prefix,
+        [&](std::string_view key, std::string_view value) {
+          FeatureHourState hour;
+          if (key.size() < prefix.size() + kHourKeyTail ||
+              !hour.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+            return absl::DataLossError("release signals: unreadable ticket hour state");
+          }
+          const std::string_view feature =
+              key.substr(prefix.size(), key.size() - prefix.size() - kHourKeyTail);
+          const uint64_t biased = DecodeFixedBigEndian(key.substr(key.size() - 8), 8);
+          hours_[state::TaskKey(task, feature)][static_cast<int64_t>(biased ^ kSignBit)] =
+              hour;
+          tasks_.insert(task);
+          return absl::OkStatus();
+        });
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
 }
 
 void ReleaseSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
@@ -139,8 +152,11 @@ void ReleaseSignals::ApplyTicket(const TicketEvent& ticket, int64_t at_ms) {
     if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
   }
   const bool incident = ticket.type() == TicketEvent::INCIDENT;
+  const state::TaskId task = aggregates_->selected_task();
+  tasks_.insert(task);
   for (std::string_view label : labels) {
-    FeatureHourState& hour = hours_[std::string(label)][hour_ms];
+    std::string key = state::TaskKey(task, label);
+    FeatureHourState& hour = hours_[key][hour_ms];
     hour.set_tickets(hour.tickets() + 1);
     if (incident) {
       const bool first = hour.incidents() == 0;
@@ -148,8 +164,8 @@ void ReleaseSignals::ApplyTicket(const TicketEvent& ticket, int64_t at_ms) {
       if (first || at_ms < hour.first_incident_ms()) hour.set_first_incident_ms(at_ms);
       if (first || at_ms > hour.last_incident_ms()) hour.set_last_incident_ms(at_ms);
     }
-    dirty_hours_.emplace(std::string(label), hour_ms);
-    pending_bytes_ += kHourPrefix.size() + label.size() + kHourKeyTail + 32;
+    pending_bytes_ += kHourPrefix.size() + key.size() + kHourKeyTail + 32;
+    dirty_hours_.emplace(std::move(key), hour_ms);
   }
   if (!incident) return;
   // Copied: a release that fails leaves the index.
@@ -186,35 +202,39 @@ void ReleaseSignals::CheckFailure(const std::string& name, ReleaseState* release
 bool ReleaseSignals::IncidentWithin(const ReleaseState& release) const {
   const int64_t begin = release.deploy_ms();
   const int64_t end = begin + options_.impact_ms;
-  for (const std::string& feature : release.features()) {
-    const auto by_feature = hours_.find(feature);
-    if (by_feature == hours_.end()) continue;
-    const Hours& hours = by_feature->second;
+  bool within = false;
+  ForEachHours(release, [&](const Hours& hours) {
     for (auto it = hours.lower_bound(window::BucketStart(begin, kHourMs));
-         it != hours.end() && it->first < end; ++it) {
+         !within && it != hours.end() && it->first < end; ++it) {
       const FeatureHourState& hour = it->second;
       if (hour.incidents() == 0) continue;
-      if (it->first < begin ? hour.last_incident_ms() >= begin
-          : it->first + kHourMs > end ? hour.first_incident_ms() < end
-                                      : true) {
-        return true;
-      }
+      within = it->first < begin           ? hour.last_incident_ms() >= begin
+               : it->first + kHourMs > end ? hour.first_incident_ms() < end
+                                           : true;
+    }
+  });
+  return within;
+}
+
+void ReleaseSignals::ForEachHours(const ReleaseState& release,
+                                  const std::function<void(const Hours&)>& visit) const {
+  for (const std::string& feature : release.features()) {
+    for (state::TaskId task : tasks_) {
+      const auto by_feature = hours_.find(state::TaskKey(task, feature));
+      if (by_feature != hours_.end()) visit(by_feature->second);
     }
   }
-  return false;
 }
 
 uint64_t ReleaseSignals::TicketsInHours(const ReleaseState& release, int64_t from_ms,
                                         int64_t to_ms) const {
   uint64_t tickets = 0;
-  for (const std::string& feature : release.features()) {
-    const auto by_feature = hours_.find(feature);
-    if (by_feature == hours_.end()) continue;
-    for (auto it = by_feature->second.lower_bound(from_ms);
-         it != by_feature->second.end() && it->first < to_ms; ++it) {
+  ForEachHours(release, [&](const Hours& hours) {
+    for (auto it = hours.lower_bound(from_ms); it != hours.end() && it->first < to_ms;
+         ++it) {
       tickets += it->second.tickets();
     }
-  }
+  });
   return tickets;
 }
 
@@ -291,14 +311,14 @@ void ReleaseSignals::CollectChanges(state::WriteSet* changes) {
     }
   }
   dirty_releases_.clear();
-  for (const auto& [feature, hour_ms] : dirty_hours_) {
-    const auto by_feature = hours_.find(feature);
+  for (const auto& [task_feature, hour_ms] : dirty_hours_) {
+    const auto by_feature = hours_.find(task_feature);
     const auto hour = by_feature == hours_.end() ? Hours::const_iterator()
                                                  : by_feature->second.find(hour_ms);
     if (by_feature == hours_.end() || hour == by_feature->second.end()) {
-      changes->Delete(state::Family::kMeta, HourKey(feature, hour_ms));
+      changes->Delete(state::Family::kSignals, HourKey(task_feature, hour_ms));
     } else {
-      changes->Put(state::Family::kMeta, HourKey(feature, hour_ms),
+      changes->Put(state::Family::kSignals, HourKey(task_feature, hour_ms),
                    hour->second.SerializeAsString());
     }
   }

@@ -1,7 +1,8 @@
 #pragma once
 
-#include <cstdint>
 #include <climits>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -52,10 +53,13 @@ struct ReleaseOptions {
 // its first and last incident time.
 //
 // State (persisted through CollectChanges, so exactly-once with the
-// offsets), Family::kMeta:
-//   "release/r/" + release name -> prodops.state.ReleaseState
-//   "release/h/" + feature label + "\0" + hour start (u64 BE, sign bit
-//   flipped) -> prodops.state.FeatureHourState
+// offsets):
+//   Family::kMeta "release/r/" + release name -> prodops.state.ReleaseState,
+//   the process's: releases are about every partition's tickets;
+//   Family::kSignals, task prefix + "release/h/" + feature label + "\0" +
+//   hour start (u64 BE, sign bit flipped) -> prodops.state.FeatureHourState,
+//   the tickets of each task (the one the shared Aggregates has selected);
+//   a release counts them over every task.
 // Bounded: releases whose impact window has not closed (DEPLOY + N h +
 // lateness), recent_releases closed ones, and releases seen only through a
 // ROLLBACK or HOTFIX within lateness; (feature budget + 1) x hours kept.
@@ -85,6 +89,9 @@ class ReleaseSignals final : public SignalSet {
   // Tickets about the release's features in [from, to) hours, summed.
   uint64_t TicketsInHours(const prodops::state::ReleaseState& release, int64_t from_ms,
                           int64_t to_ms) const;
+  // Visits the hours of each of the release's features in each task.
+  void ForEachHours(const prodops::state::ReleaseState& release,
+                    const std::function<void(const Hours&)>& visit) const;
   void ForgetOldestReleases();
   void MarkRelease(const std::string& name) { dirty_releases_.insert(name); }
   // Keep open_by_feature_ in step with a release: Unindex before changing
@@ -96,7 +103,9 @@ class ReleaseSignals final : public SignalSet {
   LabelBudget* budget_;
   window::Aggregates* aggregates_;
   absl::flat_hash_map<std::string, prodops::state::ReleaseState> releases_;
-  absl::flat_hash_map<std::string, Hours> hours_;  // by feature label
+  // By state::TaskKey(task, feature label): tickets are a task's.
+  absl::flat_hash_map<std::string, Hours> hours_;
+  absl::flat_hash_set<state::TaskId> tasks_;  // the tasks in hours_
   // Feature label -> the releases about it that an incident can still fail
   // (deployed, neither failed nor frozen): an incident ticket checks these,
   // not every release in its impact window (thousands, for teams that

@@ -63,28 +63,15 @@ std::string BigEndian64(int64_t value) {
   return out;
 }
 
-// Tickets are held by key: their task's prefix (state::TaskPrefix) and
-// their ticket_id, so that the same id in two tasks is two tickets.
-std::string TicketKey(state::TaskId task, std::string_view id) {
-  std::string key = state::TaskPrefix(task);
-  key.append(id);
-  return key;
-}
-state::TaskId TaskOfKey(std::string_view key) {
-  state::TaskId task = 0;
-  state::ParseTaskPrefix(key, &task);
-  return task;
-}
-std::string_view IdOfKey(std::string_view key) {
-  return key.substr(state::kTaskPrefixBytes);
-}
+// Tickets are held by state::TaskKey(task, ticket_id): the same id in two
+// tasks is two tickets.
+using state::TaskKey;
+using state::TaskOfKey;
+std::string_view IdOfKey(std::string_view key) { return state::OwnKeyOf(key); }
 
 // The store key of ticket `key`'s record.
 std::string RecordKey(std::string_view key) {
-  std::string record_key(key.substr(0, state::kTaskPrefixBytes));
-  record_key.push_back(kTicketPrefix);
-  record_key.append(IdOfKey(key));
-  return record_key;
+  return state::StoreKeyOf(key, std::string_view(&kTicketPrefix, 1));
 }
 
 // The expiry index key of ticket `id` of `task` (all keys of an expiry
@@ -250,8 +237,7 @@ absl::Status TicketSignals::Load(const state::StateStore& store) {
             return absl::DataLossError("ticket state: unparsable record");
           }
           Ticket ticket(std::move(record));
-          std::string key =
-              TicketKey(task, record_key.substr(state::kTaskPrefixBytes + 1));
+          std::string key = TaskKey(task, record_key.substr(state::kTaskPrefixBytes + 1));
           if (ticket.Dormant()) {
             if (indexed) return absl::OkStatus();  // kept in the store only
             // Written again with its index entry, then dropped from memory.
@@ -284,7 +270,7 @@ void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of
   AdvanceHorizon(as_of_ms);
   const state::TaskId task = aggregates_->selected_task();
   tasks_.insert(task);
-  const std::string key = TicketKey(task, ticket_event.ticket_id());
+  const std::string key = TaskKey(task, ticket_event.ticket_id());
   auto it = tickets_.find(key);
   if (it == tickets_.end()) it = Restore(key);
   if (it == tickets_.end()) CheckKeying(task, ticket_event.ticket_id());
@@ -393,7 +379,7 @@ void TicketSignals::CheckKeying(state::TaskId task, std::string_view id) {
   // reading every other task's stored tickets for each new one would cost
   // a read per task, and a mis-keyed ticket's events come while it is open.
   for (state::TaskId other : tasks_) {
-    if (other != task && tickets_.contains(TicketKey(other, id))) {
+    if (other != task && tickets_.contains(TaskKey(other, id))) {
       aggregates_->AddCounter(SeriesOf(MetricOrDie(kKeyingViolationsTotal), {}), 1);
       return;
     }
@@ -420,7 +406,7 @@ void TicketSignals::ExpireStored() {
   for (std::string& index_key : due) {
     const state::TaskId task = TaskOfKey(index_key);
     const std::string key =
-        TicketKey(task, std::string_view(index_key).substr(kIndexIdOffset));
+        TaskKey(task, std::string_view(index_key).substr(kIndexIdOffset));
     index_deletes_.push_back(std::move(index_key));
     if (tickets_.contains(key)) continue;  // Settle expires those
     std::optional<TicketRecord> record = ReadStored(key);

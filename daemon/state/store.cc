@@ -1,5 +1,6 @@
 #include "daemon/state/store.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +22,8 @@ const char* FamilyName(Family family) {
       return "tickets";
     case Family::kDedup:
       return "dedup";
+    case Family::kSignals:
+      return "signals";
   }
   return "unknown";
 }
@@ -44,6 +47,29 @@ bool ParseTaskPrefix(std::string_view key, TaskId* task) {
   if (key.size() < kTaskPrefixBytes) return false;
   *task = static_cast<TaskId>(DecodeFixedBigEndian(key, kTaskPrefixBytes));
   return true;
+}
+
+std::string TaskKey(TaskId task, std::string_view key) {
+  std::string task_key = TaskPrefix(task);
+  task_key.append(key);
+  return task_key;
+}
+
+TaskId TaskOfKey(std::string_view task_key) {
+  TaskId task = 0;
+  ParseTaskPrefix(task_key, &task);
+  return task;
+}
+
+std::string_view OwnKeyOf(std::string_view task_key) {
+  return task_key.substr(std::min(task_key.size(), kTaskPrefixBytes));
+}
+
+std::string StoreKeyOf(std::string_view task_key, std::string_view kind) {
+  std::string key(task_key.substr(0, std::min(task_key.size(), kTaskPrefixBytes)));
+  key.append(kind);
+  key.append(OwnKeyOf(task_key));
+  return key;
 }
 
 absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store, Family family) {

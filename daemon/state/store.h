@@ -21,8 +21,9 @@ enum class Family : uint8_t {
   kBuckets = 3,   // bucket size, bucket start (big-endian), series -> aggregate
   kTickets = 4,   // ticket_id -> lifecycle state
   kDedup = 5,     // event_id -> first seen
+  kSignals = 6,   // signal sets' own state beyond tickets (experiments, releases)
 };
-inline constexpr int kFamilyCount = 6;
+inline constexpr int kFamilyCount = 7;
 const char* FamilyName(Family family);
 
 // A set of changes applied atomically by StateStore::Write: after a crash,
@@ -79,6 +80,17 @@ inline constexpr size_t kTaskPrefixBytes = 4;
 std::string TaskPrefix(TaskId task);
 // The task whose prefix `key` starts with; false if it is too short.
 bool ParseTaskPrefix(std::string_view key, TaskId* task);
+// Modules that hold task-scoped entries in memory key them by TaskKey: the
+// task's prefix, then the entry's own key.
+std::string TaskKey(TaskId task, std::string_view key);
+// The task of a TaskKey (0 if it is too short to have one).
+TaskId TaskOfKey(std::string_view task_key);
+// A TaskKey's own key, after the task prefix.
+std::string_view OwnKeyOf(std::string_view task_key);
+// The store key of a TaskKey's entry in a family shared by several kinds
+// of entry: the task prefix, `kind` (which sorts each kind's entries of a
+// task together), then the own key.
+std::string StoreKeyOf(std::string_view task_key, std::string_view kind);
 
 class StateStore;
 // The tasks with at least one key in `family`, ascending. Reads one key per

@@ -281,8 +281,9 @@ class ExperimentCacheTest : public ::testing::Test {
   ExperimentCacheTest()
       : aggregates_(testing::DefaultWindows()),
         budget_(LabelBudgetOptions{}, &aggregates_),
-        experiments_(ExperimentOptions{{NewCheckout()}, 3'600'000, /*max_cached_users=*/4},
-                     &budget_) {
+        experiments_(
+            ExperimentOptions{{NewCheckout()}, 3'600'000, /*max_cached_users=*/4},
+            &budget_, &aggregates_) {
     EXPECT_TRUE(budget_.Load(store_).ok());
     EXPECT_TRUE(experiments_.Load(store_).ok());
   }
@@ -344,14 +345,45 @@ TEST_F(ExperimentCacheTest, EvictsOnlyWrittenUsersAndReadsThemBack) {
   // Pending goals of users never exposed are dropped once past the lateness.
   Apply(Usage(kNoonS + 40, "lurker"));
   Flush();
-  EXPECT_EQ(store_.Contents(state::Family::kMeta).count(
-                absl::StrCat("experiment/p/new_checkout", std::string(1, '\0'), "lurker")),
+  EXPECT_EQ(store_.Contents(state::Family::kSignals)
+                .count(absl::StrCat(state::TaskPrefix(0), "experiment/p/new_checkout",
+                                    std::string(1, '\0'), "lurker")),
             1u);
   Apply(Usage(kNoonS + 40 + 3600, "someone", "search", "view"));
   Flush();
-  EXPECT_EQ(store_.Contents(state::Family::kMeta).count(
-                absl::StrCat("experiment/p/new_checkout", std::string(1, '\0'), "lurker")),
+  EXPECT_EQ(store_.Contents(state::Family::kSignals)
+                .count(absl::StrCat(state::TaskPrefix(0), "experiment/p/new_checkout",
+                                    std::string(1, '\0'), "lurker")),
             0u);
+}
+
+// Each task keeps its own users and counts, stored under its prefix; what
+// is exposed adds up every task's.
+TEST_F(ExperimentCacheTest, CountsOfEveryTaskAddUp) {
+  aggregates_.SelectTask(1);
+  Apply(Exposure(kNoonS, "u1", "control"));
+  Apply(Usage(kNoonS + 20, "u1"));
+  aggregates_.SelectTask(2);
+  Apply(Exposure(kNoonS, "u2", "treatment"));
+  Apply(Exposure(kNoonS + 1, "u3", "control"));
+  Flush();
+  Samples samples = Expose();
+  EXPECT_EQ(Exposed(samples, "control"), 2);
+  EXPECT_EQ(Converted(samples, "control"), 1);
+  EXPECT_EQ(Exposed(samples, "treatment"), 1);
+  std::set<std::string> tasks;
+  for (const auto& [key, value] : store_.Contents(state::Family::kSignals)) {
+    tasks.insert(key.substr(0, 4));
+  }
+  EXPECT_EQ(tasks, (std::set<std::string>{state::TaskPrefix(1), state::TaskPrefix(2)}));
+
+  ExperimentSignals restarted(
+      ExperimentOptions{{NewCheckout()}, 3'600'000, /*max_cached_users=*/4}, &budget_,
+      &aggregates_);
+  ASSERT_TRUE(restarted.Load(store_).ok());
+  std::vector<prometheus::MetricFamily> families;
+  restarted.Collect(as_of_ms_, &families);
+  EXPECT_EQ(testing::ParseExposition(exporter::SerializeExposition(families)), samples);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "daemon/signals/release_signals.h"
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,26 +42,56 @@ double Lift(const testing::Samples& samples, const std::string& release) {
   return samples.count(series) ? samples.at(series) : -1;
 }
 
+// r1 changes checkout at 12:30: its hour starts at 12:00. With `spread`,
+// the events are of tasks 0, 1, 2 in turn, as if from three partitions.
+void ApplyLiftScenario(SignalsHarness& harness, bool spread) {
+  const std::vector<std::string> events = {
+      Ticket(kNoonS - 8 * 24 * kHourS, "BUG", "checkout"),       // before the 168 h
+      Ticket(kNoonS - 3 * 24 * kHourS, "BUG", "checkout"),       // baseline
+      Ticket(kNoonS - 2 * 24 * kHourS, "QUESTION", "checkout"),  // baseline
+      Ticket(kNoonS - 10 * kHourS, "BUG", "checkout"),           // baseline
+      Ticket(kNoonS + 600, "BUG", "checkout"),  // 12:10: in the DEPLOY hour
+      Release(kNoonS + 1800, "r1", "DEPLOY", "payments", "checkout"),
+      Ticket(kNoonS + kHourS, "INCIDENT", "checkout"),
+      Ticket(kNoonS + 3 * kHourS, "QUESTION", "checkout"),
+      Ticket(kNoonS + 24 * kHourS, "BUG", "checkout"),  // hour 24: after
+      Ticket(kNoonS + 5 * kHourS, "BUG", "search"),     // not its feature
+      // r2 changes search, which had no ticket before.
+      Release(kNoonS, "r2", "DEPLOY", "growth", "search"),
+  };
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (spread) harness.SelectTask(static_cast<state::TaskId>(i % 3));
+    harness.Apply(events[i]);
+  }
+}
+
 class ReleaseLiftTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    // r1 changes checkout at 12:30: its hour starts at 12:00.
-    harness_.Apply(Ticket(kNoonS - 8 * 24 * kHourS, "BUG", "checkout"));  // before the 168 h
-    harness_.Apply(Ticket(kNoonS - 3 * 24 * kHourS, "BUG", "checkout"));  // baseline
-    harness_.Apply(Ticket(kNoonS - 2 * 24 * kHourS, "QUESTION", "checkout"));  // baseline
-    harness_.Apply(Ticket(kNoonS - 10 * kHourS, "BUG", "checkout"));  // baseline
-    harness_.Apply(Ticket(kNoonS + 600, "BUG", "checkout"));  // 12:10: in the DEPLOY hour
-    harness_.Apply(Release(kNoonS + 1800, "r1", "DEPLOY", "payments", "checkout"));
-    harness_.Apply(Ticket(kNoonS + kHourS, "INCIDENT", "checkout"));
-    harness_.Apply(Ticket(kNoonS + 3 * kHourS, "QUESTION", "checkout"));
-    harness_.Apply(Ticket(kNoonS + 24 * kHourS, "BUG", "checkout"));  // hour 24: after
-    harness_.Apply(Ticket(kNoonS + 5 * kHourS, "BUG", "search"));     // not its feature
-    // r2 changes search, which had no ticket before.
-    harness_.Apply(Release(kNoonS, "r2", "DEPLOY", "growth", "search"));
-  }
+  void SetUp() override { ApplyLiftScenario(harness_, /*spread=*/false); }
 
   SignalsHarness harness_;
 };
+
+// Tickets are kept per task; a release counts them (and finds its
+// incident) over every task, also after a restart.
+TEST(ReleaseTasksTest, TicketsOfSeveralTasksGiveTheSameSignalsAsOne) {
+  SignalsHarness one;
+  ApplyLiftScenario(one, /*spread=*/false);
+  SignalsHarness spread;
+  ApplyLiftScenario(spread, /*spread=*/true);
+  const testing::Samples expected = one.Expose();
+  EXPECT_EQ(Lift(expected, "r1"), 7);
+  EXPECT_EQ(expected.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+  EXPECT_EQ(spread.Expose(), expected);
+  MemoryStore store;
+  spread.Flush(&store);
+  std::set<std::string> tasks;
+  for (const auto& [key, value] : store.Contents(state::Family::kSignals)) {
+    tasks.insert(key.substr(0, 4));
+  }
+  EXPECT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(spread.Restart(store)->Expose(), expected);
+}
 
 TEST_F(ReleaseLiftTest, IsTheRateAfterOverTheRateInTheWeekBefore) {
   const testing::Samples samples = harness_.Expose();

@@ -47,6 +47,9 @@ class SignalsHarness {
     sets_ = signals::MakeSignalSets(options_, &aggregates_);
   }
 
+  // The task the next events are of (the pipeline's: their partition).
+  void SelectTask(state::TaskId task) { aggregates_.SelectTask(task); }
+
   // Applies `text` (an Event in text format) as an accepted event.
   void Apply(const std::string& text) { Apply(EventFromText(text)); }
 

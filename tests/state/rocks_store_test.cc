@@ -74,7 +74,8 @@ std::vector<std::pair<std::string, std::string>> ScanAll(const StateStore& store
 using KeyValues = std::vector<std::pair<std::string, std::string>>;
 
 constexpr Family kAllFamilies[] = {Family::kMeta,    Family::kOffsets, Family::kCounters,
-                                   Family::kBuckets, Family::kTickets, Family::kDedup};
+                                   Family::kSignals, Family::kBuckets, Family::kTickets,
+                                   Family::kDedup};
 
 TEST(RocksStoreTest, FamiliesHoldTheSameKeyIndependently) {
   TempDir tmp;
