@@ -47,8 +47,7 @@ absl::Status DedupIndex::Load() {
         if (tasks_.empty() || tasks_.back() != task) tasks_.push_back(task);
         // A malformed time reads as absent in SeenBefore too.
         if (const std::optional<int64_t> occurred_ms = ParseTime(value)) {
-          filter_.Add(window::HashItem(key.substr(state::kTaskPrefixBytes)),
-                      *occurred_ms);
+          filter_.Add(window::HashItem(state::OwnKeyOf(key)), *occurred_ms);
           ++ids;
         }
         return absl::OkStatus();
@@ -79,10 +78,8 @@ DedupIndex::IdTimes::value_type* DedupIndex::FindInMemory(std::string_view id) {
 bool DedupIndex::StoredSince(std::string_view id, int64_t cutoff) {
   ++store_reads_;
   for (state::TaskId task : tasks_) {
-    key_.clear();
-    PutFixedBigEndian(task, state::kTaskPrefixBytes, &key_);
-    key_.append(id);
-    absl::StatusOr<std::string> stored = store_->Get(state::Family::kDedup, key_);
+    absl::StatusOr<std::string> stored =
+        store_->Get(state::Family::kDedup, state::TaskKey(task, id));
     if (stored.ok()) {
       const std::optional<int64_t> first = ParseTime(*stored);
       if (first.has_value() && *first >= cutoff) return true;
@@ -127,9 +124,8 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
     return std::tie(a.second.task, a.first) < std::tie(b.second.task, b.first);
   });
   for (const auto& [id, accepted] : sorted) {
-    std::string key = state::TaskPrefix(accepted.task);
-    key.append(id);
-    changes->Put(state::Family::kDedup, std::move(key), TimeValue(accepted.occurred_ms));
+    changes->Put(state::Family::kDedup, state::TaskKey(accepted.task, id),
+                 TimeValue(accepted.occurred_ms));
     // Later lookups must look in this task's ids too.
     const auto at = std::lower_bound(tasks_.begin(), tasks_.end(), accepted.task);
     if (at == tasks_.end() || *at != accepted.task) tasks_.insert(at, accepted.task);

@@ -91,7 +91,6 @@ class DedupIndex {
   IdTimes collected_;
   // The tasks with ids in the store (or collected for it), ascending.
   std::vector<state::TaskId> tasks_;
-  std::string key_;  // a store key being built, reused
   size_t pending_bytes_ = 0;
   // Every id stored or pending since Load(), with its time.
   RecentIdFilter filter_;

@@ -19,8 +19,7 @@ state::TaskId TaskOf(int32_t partition) { return static_cast<state::TaskId>(part
 // NUL (never part of a topic name) -> next offset as big-endian u64. The
 // offsets are part of the task's state: they say which messages it holds.
 std::string OffsetKey(const ingest::TopicPartition& tp) {
-  std::string key = state::TaskPrefix(TaskOf(tp.partition));
-  key.append(tp.topic);
+  std::string key = state::TaskKey(TaskOf(tp.partition), tp.topic);
   key.push_back('\0');
   return key;
 }
@@ -34,12 +33,13 @@ std::string OffsetValue(int64_t offset) {
 absl::Status ParseOffsetEntry(std::string_view key, std::string_view value,
                               ingest::TopicPartition* tp, int64_t* offset) {
   state::TaskId task = 0;
-  if (!state::ParseTaskPrefix(key, &task) || key.back() != '\0' || value.size() != 8 ||
+  if (!state::ParseTaskPrefix(key, &task) || key.size() == state::kTaskPrefixBytes ||
+      key.back() != '\0' || value.size() != 8 ||
       task > static_cast<state::TaskId>(std::numeric_limits<int32_t>::max())) {
     return absl::DataLossError("malformed entry in the offsets column family");
   }
-  tp->topic = std::string(
-      key.substr(state::kTaskPrefixBytes, key.size() - state::kTaskPrefixBytes - 1));
+  const std::string_view topic = state::OwnKeyOf(key);
+  tp->topic = std::string(topic.substr(0, topic.size() - 1));
   tp->partition = static_cast<int32_t>(task);
   *offset = static_cast<int64_t>(DecodeFixedBigEndian(value, 8));
   return absl::OkStatus();

@@ -237,7 +237,8 @@ absl::Status TicketSignals::Load(const state::StateStore& store) {
             return absl::DataLossError("ticket state: unparsable record");
           }
           Ticket ticket(std::move(record));
-          std::string key = TaskKey(task, record_key.substr(state::kTaskPrefixBytes + 1));
+          // After the task prefix and the kind.
+          std::string key = TaskKey(task, state::OwnKeyOf(record_key).substr(1));
           if (ticket.Dormant()) {
             if (indexed) return absl::OkStatus();  // kept in the store only
             // Written again with its index entry, then dropped from memory.
