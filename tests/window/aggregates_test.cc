@@ -693,10 +693,16 @@ void Feed(Aggregates& aggregates, const TaskOf& task_of) {
   for (int64_t t = kT - 2 * kHour; t <= kT; t += kMinute) {
     if (next()) aggregates.AddCounter(kA, 1);
     if (next()) aggregates.UpdateMax(kBinary, t);
-    if (next()) EXPECT_TRUE(aggregates.AddWindowedCount(kA, t, 1, t));
-    if (next()) EXPECT_TRUE(aggregates.AddWindowedCount(kBinary, t + 1, 2, t + 1));
+    if (next()) {
+      EXPECT_TRUE(aggregates.AddWindowedCount(kA, t, 1, t));
+    }
+    if (next()) {
+      EXPECT_TRUE(aggregates.AddWindowedCount(kBinary, t + 1, 2, t + 1));
+    }
     const std::string item = std::to_string(t % (7 * kMinute));
-    if (next()) EXPECT_TRUE(aggregates.AddWindowedDistinct(kA, t, HashItem(item), t));
+    if (next()) {
+      EXPECT_TRUE(aggregates.AddWindowedDistinct(kA, t, HashItem(item), t));
+    }
   }
   for (int id = 0; id < 5000; ++id) {
     const std::string item = std::to_string(id % 3000);
