@@ -138,6 +138,7 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
   };
   while (!stop.load(std::memory_order_relaxed)) {
     consumer_->Poll(kPollTimeoutMs, kMaxBatch, process);
+    if (!consumer_->status().ok()) break;
     ReportEndOffsets();
     if (options.exit_when_caught_up && CaughtUp()) {
       Log(LogLevel::kInfo,
@@ -157,6 +158,7 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
   if (!store_error_.empty()) {
     return absl::UnavailableError(absl::StrCat("final flush failed: ", store_error_));
   }
+  if (absl::Status s = consumer_->status(); !s.ok()) return s;
   summary.run_seconds =
       std::chrono::duration<double>(Steady::now() - run_started).count();
   Log(LogLevel::kInfo, "stopped cleanly");

@@ -46,7 +46,9 @@ class Daemon final : private ingest::RebalanceListener {
 
   // Consumes until `stop` turns true (or, with exit_when_caught_up, until
   // caught up), then flushes, stores the offsets, leaves the group and
-  // returns. An error means the final flush failed.
+  // returns. An error means the final flush failed, or consumption could
+  // not go on (KafkaConsumer::status(): the input topics are not
+  // co-partitioned).
   [[nodiscard]] absl::StatusOr<RunSummary> Run(const std::atomic<bool>& stop,
                                                const RunOptions& options);
 

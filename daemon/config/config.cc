@@ -373,6 +373,14 @@ absl::Status ValidateTopics(const DaemonConfig& config, const Site& root) {
       status = RequireEnum(site.Field(TopicConfig::kContentFieldNumber), topic.content(),
                            TopicConfig::Content_descriptor());
     }
+    // The input topics are co-partitioned (KafkaConsumer); the embedded
+    // cluster creates them so.
+    if (status.ok() && topic.partitions() != config.topic(0).partitions()) {
+      status = site.Field(TopicConfig::kPartitionsFieldNumber)
+                   .Error(absl::StrCat(topic.partitions(), " but \"", config.topic(0).name(),
+                                       "\" has ", config.topic(0).partitions(),
+                                       "; input topics need the same number of partitions"));
+    }
     if (!status.ok()) return status;
   }
   return absl::OkStatus();

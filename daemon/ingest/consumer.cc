@@ -18,7 +18,10 @@ using internal::PartitionListHandle;
 
 struct KafkaConsumer::Impl {
   RebalanceListener* listener = nullptr;
+  // Every topic read; the group is subscribed to the first.
+  std::vector<std::string> topics;
   KafkaHandle rk;
+  absl::Status status;  // see KafkaConsumer::status()
   std::atomic<bool> brokers_up{false};
   bool closed = false;
   // Rate limit for repeated client errors: the last time each was logged.
@@ -40,12 +43,100 @@ bool IsCooperative(rd_kafka_t* rk) {
   return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 }
 
+// Partition p of every topic, for each partition p of `group_partitions`
+// (the first topic's, as the group assigned them).
+PartitionListHandle WithFollowers(const rd_kafka_topic_partition_list_t* group_partitions,
+                                  const std::vector<std::string>& topics) {
+  PartitionListHandle all(
+      rd_kafka_topic_partition_list_new(group_partitions->cnt * topics.size()));
+  for (int i = 0; i < group_partitions->cnt; ++i) {
+    for (const std::string& topic : topics) {
+      rd_kafka_topic_partition_list_add(all.get(), topic.c_str(),
+                                        group_partitions->elems[i].partition);
+    }
+  }
+  return all;
+}
+
+// Every assigned partition whose number is one of `group_partitions`': what
+// leaves with them.
+PartitionListHandle AssignedWithNumbersOf(
+    rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* group_partitions) {
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(rk, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return PartitionListHandle(rd_kafka_topic_partition_list_copy(group_partitions));
+  }
+  PartitionListHandle owned(assigned);
+  PartitionListHandle leaving(rd_kafka_topic_partition_list_new(assigned->cnt));
+  for (int i = 0; i < assigned->cnt; ++i) {
+    for (int j = 0; j < group_partitions->cnt; ++j) {
+      if (assigned->elems[i].partition == group_partitions->elems[j].partition) {
+        rd_kafka_topic_partition_list_add(leaving.get(), assigned->elems[i].topic,
+                                          assigned->elems[i].partition);
+        break;
+      }
+    }
+  }
+  return leaving;
+}
+
+// An error if the topics that exist have different partition counts (they
+// cannot be co-partitioned). A topic that does not exist yet is only
+// logged: its partitions are read once it is created.
+absl::Status CheckCoPartitioned(rd_kafka_t* rk, const std::vector<std::string>& topics) {
+  constexpr int kMetadataTimeoutMs = 10'000;
+  std::vector<std::pair<std::string, int>> counts;
+  for (const std::string& topic : topics) {
+    rd_kafka_topic_t* handle = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* metadata = nullptr;
+    const rd_kafka_resp_err_t err =
+        rd_kafka_metadata(rk, /*all_topics=*/0, handle, &metadata, kMetadataTimeoutMs);
+    rd_kafka_topic_destroy(handle);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // Cannot check now; the group's assignment stands.
+      Log(LogLevel::kWarning, absl::StrCat("cannot read the partition count of ", topic,
+                                           ": ", rd_kafka_err2str(err)));
+      continue;
+    }
+    if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      counts.emplace_back(topic, metadata->topics[0].partition_cnt);
+    } else {
+      Log(LogLevel::kWarning,
+          absl::StrCat("input topic ", topic, " does not exist (yet): ",
+                       rd_kafka_err2str(metadata->topic_cnt == 1 ? metadata->topics[0].err
+                                                                 : err)));
+    }
+    rd_kafka_metadata_destroy(metadata);
+  }
+  for (const auto& [topic, count] : counts) {
+    if (count != counts.front().second) {
+      std::string listed;
+      for (const auto& [name, n] : counts) {
+        absl::StrAppend(&listed, listed.empty() ? "" : ", ", name, " has ", n);
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the input topics are not co-partitioned (", listed,
+          " partitions): every input topic needs the same number of partitions "
+          "(docs/scaling.md)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                  rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* impl = static_cast<KafkaConsumer::Impl*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < partitions->cnt; ++i) {
-      auto& p = partitions->elems[i];
+    if (impl->status.ok()) {
+      impl->status = CheckCoPartitioned(rk, impl->topics);
+      if (!impl->status.ok()) Log(LogLevel::kError, std::string(impl->status.message()));
+    }
+    // Refused: the group's partitions alone, paused, so that nothing is read.
+    PartitionListHandle assigning =
+        impl->status.ok() ? WithFollowers(partitions, impl->topics)
+                          : PartitionListHandle(rd_kafka_topic_partition_list_copy(partitions));
+    for (int i = 0; i < assigning->cnt; ++i) {
+      auto& p = assigning->elems[i];
       const std::optional<int64_t> start = impl->listener->StartOffset({p.topic, p.partition});
       p.offset = start.has_value() ? *start : RD_KAFKA_OFFSET_BEGINNING;
       Log(LogLevel::kInfo, absl::StrCat("assigned ", p.topic, "[", p.partition, "] from ",
@@ -54,27 +145,33 @@ void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     }
     rd_kafka_error_t* error = nullptr;
     if (IsCooperative(rk)) {
-      error = rd_kafka_incremental_assign(rk, partitions);
+      error = rd_kafka_incremental_assign(rk, assigning.get());
     } else {
-      rd_kafka_assign(rk, partitions);
+      rd_kafka_assign(rk, assigning.get());
     }
     if (error != nullptr) {
       Log(LogLevel::kError, absl::StrCat("assign failed: ", rd_kafka_error_string(error)));
       rd_kafka_error_destroy(error);
     }
+    if (!impl->status.ok()) rd_kafka_pause_partitions(rk, assigning.get());
     return;
   }
-  // Revoked or lost: either way the partitions leave this member. Whatever
-  // was processed from them is made durable first, so that their next owner
+  // Revoked or lost: either way the partitions leave this member, and the
+  // other topics' partitions of the same numbers with them. Whatever was
+  // processed from them is made durable first, so that their next owner
   // (maybe this process, after a restart) starts exactly after it.
-  impl->listener->BeforeRevoke(ToVector(partitions));
-  for (int i = 0; i < partitions->cnt; ++i) {
-    Log(LogLevel::kInfo, absl::StrCat("revoked ", partitions->elems[i].topic, "[",
-                                      partitions->elems[i].partition, "]"));
+  PartitionListHandle leaving = AssignedWithNumbersOf(rk, partitions);
+  impl->listener->BeforeRevoke(ToVector(leaving.get()));
+  for (int i = 0; i < leaving->cnt; ++i) {
+    Log(LogLevel::kInfo, absl::StrCat("revoked ", leaving->elems[i].topic, "[",
+                                      leaving->elems[i].partition, "]"));
   }
   if (IsCooperative(rk)) {
-    rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, partitions);
-    if (error != nullptr) rd_kafka_error_destroy(error);
+    rd_kafka_error_t* error = rd_kafka_incremental_unassign(rk, leaving.get());
+    if (error != nullptr) {
+      Log(LogLevel::kError, absl::StrCat("unassign failed: ", rd_kafka_error_string(error)));
+      rd_kafka_error_destroy(error);
+    }
   } else {
     rd_kafka_assign(rk, nullptr);
   }
@@ -122,6 +219,7 @@ void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
 
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     const ConsumerOptions& options, RebalanceListener* listener) {
+  if (options.topics.empty()) return absl::InvalidArgumentError("no topics to read");
   KafkaProperties properties = {
       {"bootstrap.servers", options.bootstrap_servers},
       {"group.id", options.group_id},
@@ -139,6 +237,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
 
   auto impl = std::make_unique<Impl>();
   impl->listener = listener;
+  impl->topics = options.topics;
   absl::StatusOr<internal::ConfHandle> conf = internal::MakeConf(properties);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_opaque(conf->get(), impl.get());
@@ -151,11 +250,12 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
   // Serve statistics, errors and rebalances from Poll(), on our thread.
   rd_kafka_poll_set_consumer(impl->rk.get());
 
-  PartitionListHandle topics(rd_kafka_topic_partition_list_new(options.topics.size()));
-  for (const std::string& topic : options.topics) {
-    rd_kafka_topic_partition_list_add(topics.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
-  }
-  if (absl::Status s = KafkaError("subscribe", rd_kafka_subscribe(impl->rk.get(), topics.get()));
+  // The other topics follow the first's assignment (see KafkaConsumer).
+  PartitionListHandle subscription(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(subscription.get(), options.topics.front().c_str(),
+                                    RD_KAFKA_PARTITION_UA);
+  if (absl::Status s =
+          KafkaError("subscribe", rd_kafka_subscribe(impl->rk.get(), subscription.get()));
       !s.ok()) {
     return s;
   }
@@ -241,6 +341,8 @@ std::optional<int64_t> KafkaConsumer::HighWatermark(const TopicPartition& tp) co
   }
   return high;
 }
+
+absl::Status KafkaConsumer::status() const { return impl_->status; }
 
 void KafkaConsumer::Close() {
   if (impl_ == nullptr || impl_->closed) return;

@@ -33,7 +33,10 @@ struct ConsumerOptions {
   std::string bootstrap_servers;
   // Required.
   std::string group_id;
-  // Topics to subscribe to. Required.
+  // Topics to read. Required. They must be co-partitioned (the same number
+  // of partitions, keyed alike): the group is subscribed to the first only,
+  // and each of its partitions brings the same partition of every other
+  // topic with it (see KafkaConsumer).
   std::vector<std::string> topics;
   // Passed to librdkafka after prodopsd's own settings (security, tuning).
   KafkaProperties extra_properties;
@@ -45,6 +48,15 @@ struct ConsumerOptions {
 // positions come from the application's state, not from Kafka: on
 // assignment every partition starts at RebalanceListener::StartOffset.
 // Offsets are committed to Kafka only as a courtesy to lag tools (Commit).
+//
+// Co-partitioned topics: state built from partition p of every topic
+// belongs together (a task), so partition p of every topic must be read by
+// the same member. Kafka's assignors do not promise that across topics
+// (cooperative-sticky balances each partition on its own), so the group is
+// subscribed to the first topic only, and the member that is assigned its
+// partition p also takes partition p of the others, and gives them up with
+// it. Topics whose partition counts differ cannot be co-partitioned: the
+// assignment is then refused (paused) and status() says why.
 //
 // Not thread-safe: one thread calls Poll, Commit and Close. BrokersUp may be
 // read from any thread.
@@ -81,6 +93,10 @@ class KafkaConsumer {
 
   // The partition's high watermark as last seen by the fetcher, if known.
   std::optional<int64_t> HighWatermark(const TopicPartition& tp) const;
+
+  // OK, or why consumption cannot go on (the topics are not
+  // co-partitioned); the caller should stop.
+  absl::Status status() const;
 
   // Leaves the group (listener's BeforeRevoke runs) and closes. Idempotent.
   void Close();

@@ -191,6 +191,16 @@ TEST(ParseConfigTest, WindowClockIsWallOrEventTime) {
       "bad.textproto:4:11: windows.clock: unknown value 7; expected WALL or EVENT_TIME");
 }
 
+TEST(ParseConfigTest, InputTopicsHaveTheSameNumberOfPartitions) {
+  EXPECT_EQ(ErrorOf(Valid() +
+                    "topic { name: \"more\" format: JSON content: USAGE partitions: 2 }\n"),
+            "bad.textproto:4:50: topic[1].partitions: 2 but \"events\" has 4; input topics "
+            "need the same number of partitions");
+  EXPECT_EQ(ErrorOf(Valid() +
+                    "topic { name: \"more\" format: JSON content: USAGE partitions: 4 }\n"),
+            "OK");
+}
+
 TEST(ParseConfigTest, DeadLetterTopicMustNotBeAnInputTopic) {
   EXPECT_EQ(
       ErrorOf(Valid() + "ingest { dead_letter_topic: \"events\" }\n"),

@@ -106,7 +106,7 @@ class BenchModeTest : public ::testing::Test {
 
   void SetUp() override {
     absl::StatusOr<testing::MockKafka> kafka = testing::StartMockKafka(
-        3, {{kUsageTopic, 4}, {kTicketTopic, 3}, {kQuietTopic, 2}});
+        3, {{kUsageTopic, 4}, {kTicketTopic, 4}, {kQuietTopic, 4}});
     ASSERT_TRUE(kafka.ok()) << kafka.status();
     cluster_ = std::move(kafka->cluster);
     producer_ = std::move(kafka->producer);
@@ -230,7 +230,7 @@ TEST(BenchModeEmbeddedTest, EmptyEmbeddedTopicsEndAtOnceWithZeroEvents) {
   const std::string config = dir.File("embedded.textproto");
   testing::WriteFile(config, absl::StrCat("kafka { embedded_brokers: 1 }\n"
                                           "topic { name: \"e.usage\" format: PROTOBUF "
-                                          "content: USAGE partitions: 3 }\n"
+                                          "content: USAGE partitions: 2 }\n"
                                           "topic { name: \"e.tickets\" format: JSON "
                                           "content: TICKET partitions: 2 }\n"
                                           "state { dir: \"",
