@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "daemon/window/hll.h"
+#include "daemon/window/series_maps.h"
 
 namespace prodops::window {
 namespace {
@@ -36,11 +37,13 @@ void Sum(Value& into, const Value& more) {
 
 Aggregates::Aggregates(Options options)
     : options_(std::move(options)),
-      layout_(options_.windows, options_.allowed_lateness_ms) {}
+      layout_(options_.windows, options_.allowed_lateness_ms),
+      totals_(options_.windows) {}
 
 absl::Status Aggregates::Load(const state::StateStore& store) {
   store_ = &store;
   tasks_.clear();
+  totals_.Clear();
   current_ = nullptr;
   std::set<state::TaskId> stored;
   for (state::Family family : {state::Family::kCounters, state::Family::kBuckets}) {
@@ -49,7 +52,7 @@ absl::Status Aggregates::Load(const state::StateStore& store) {
     stored.insert(tasks->begin(), tasks->end());
   }
   for (state::TaskId task : stored) {
-    auto aggregates = std::make_unique<TaskAggregates>(options_, task);
+    auto aggregates = std::make_unique<TaskAggregates>(options_, task, &totals_);
     if (absl::Status s = aggregates->Load(store); !s.ok()) {
       tasks_.clear();  // half-loaded state must not be mistaken for the real one
       return s;
@@ -61,7 +64,8 @@ absl::Status Aggregates::Load(const state::StateStore& store) {
 }
 
 TaskAggregates& Aggregates::AddTask(state::TaskId task) {
-  auto aggregates = std::make_unique<TaskAggregates>(options_, task);
+  // Empty: the shared totals stay as they are.
+  auto aggregates = std::make_unique<TaskAggregates>(options_, task, &totals_);
   if (store_ != nullptr) aggregates->UseStore(*store_);  // Load() found nothing for it
   TaskAggregates& added = *aggregates;
   tasks_.emplace(task, std::move(aggregates));
@@ -110,39 +114,86 @@ void Aggregates::ForEachMax(
   for (const auto& [series, value] : merged) visit(series, value);
 }
 
+template <typename Value, typename Part, typename Visit>
+void Aggregates::ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms,
+                                       bool counts_only, const Part& part,
+                                       const Visit& visit) const {
+  const BucketRange range = TrailingBuckets(as_of_ms, window);
+  ClosedTotals scratch;
+  const ClosedTotals* closed = totals_.TotalsFor(
+      window, range, &scratch,
+      [this](int64_t width, const BucketRange& closed_range, ClosedTotals* into) {
+        bool complete = true;
+        for (const auto& [task, aggregates] : tasks_) {
+          complete = aggregates->AddClosedTo(width, closed_range, into) && complete;
+        }
+        return complete;
+      });
+  static const absl::flat_hash_map<SeriesKey, Value> kNone;
+  const auto& closed_values = closed != nullptr ? part(*closed) : kNone;
+  const auto visit_with = [&](const absl::flat_hash_map<SeriesKey, Value>& newest) {
+    for (const auto& [series, value] : closed_values) {
+      const auto it = newest.find(series);
+      visit(series, &value, it != newest.end() ? &it->second : nullptr);
+    }
+    for (const auto& [series, value] : newest) {
+      if (!closed_values.contains(series)) visit(series, nullptr, &value);
+    }
+  };
+  const BucketRange newest_range{range.last_start_ms, range.last_start_ms};
+  if (tasks_.size() == 1) {
+    // One task's newest bucket is read in place.
+    bool visited = false;
+    tasks_.begin()->second->VisitBuckets(
+        window.bucket_ms, newest_range, counts_only,
+        [&](int64_t, const TaskAggregates::Bucket& newest) {
+          visited = true;
+          visit_with(part(newest));
+        });
+    if (!visited) visit_with(kNone);
+    return;
+  }
+  absl::flat_hash_map<SeriesKey, Value> newest;
+  for (const auto& [task, aggregates] : tasks_) {
+    aggregates->VisitBuckets(window.bucket_ms, newest_range, counts_only,
+                             [&](int64_t, const TaskAggregates::Bucket& bucket) {
+                               for (const auto& [series, value] : part(bucket)) {
+                                 internal::AddInto(series, value, &newest);
+                               }
+                             });
+  }
+  visit_with(newest);
+}
+
 void Aggregates::ForEachWindowedCount(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
-  if (tasks_.size() == 1) {
-    return tasks_.begin()->second->ForEachWindowedCount(window, as_of_ms, visit);
-  }
-  const auto merged = Merge<uint64_t>(
-      tasks_,
-      [&](const TaskAggregates& task, const auto& add) {
-        task.ForEachWindowedCount(window, as_of_ms, add);
-      },
-      Sum<uint64_t>);
-  for (const auto& [series, value] : merged) visit(series, value);
+  ForEachSeriesInWindow<uint64_t>(
+      window, as_of_ms, /*counts_only=*/true,
+      [](const auto& parts) -> const auto& { return parts.counts; },
+      [&visit](const SeriesKey& series, const uint64_t* closed, const uint64_t* newest) {
+        visit(series,
+              (closed != nullptr ? *closed : 0) + (newest != nullptr ? *newest : 0));
+      });
 }
 
 void Aggregates::ForEachWindowedDistinct(
     const WindowSpec& window, int64_t as_of_ms,
     const std::function<void(const SeriesKey&, double estimate)>& visit) const {
-  if (tasks_.size() == 1) {
-    return tasks_.begin()->second->ForEachWindowedDistinct(window, as_of_ms, visit);
-  }
-  const auto merged = Merge<HyperLogLog>(
-      tasks_,
-      [&](const TaskAggregates& task, const auto& add) {
-        task.ForEachWindowedSketch(window, as_of_ms,
-                                   [&](const SeriesKey& series, const HyperLogLog* closed,
-                                       const HyperLogLog* newest) {
-                                     if (closed != nullptr) add(series, *closed);
-                                     if (newest != nullptr) add(series, *newest);
-                                   });
-      },
-      [](HyperLogLog& into, const HyperLogLog& more) { into.Merge(more); });
-  for (const auto& [series, sketch] : merged) visit(series, sketch.Estimate());
+  ForEachSeriesInWindow<HyperLogLog>(
+      window, as_of_ms, /*counts_only=*/false,
+      [](const auto& parts) -> const auto& { return parts.distincts; },
+      [&visit](const SeriesKey& series, const HyperLogLog* closed,
+               const HyperLogLog* newest) {
+        // A sketch in one part only is estimated in place, not copied.
+        if (closed == nullptr || newest == nullptr) {
+          visit(series, (closed != nullptr ? closed : newest)->Estimate());
+          return;
+        }
+        HyperLogLog merged = *closed;
+        merged.Merge(*newest);
+        visit(series, merged.Estimate());
+      });
 }
 
 void Aggregates::ForEachBucketCount(
@@ -199,10 +250,10 @@ void Aggregates::Written() {
 
 Aggregates::CacheStats Aggregates::cache_stats() const {
   CacheStats sum;
+  sum.totals_bytes = totals_.MemoryBytes();
   for (const auto& [task, aggregates] : tasks_) {
     const CacheStats stats = aggregates->cache_stats();
     sum.bucket_bytes += stats.bucket_bytes;
-    sum.totals_bytes += stats.totals_bytes;
     sum.evictions += stats.evictions;
     sum.store_reads += stats.store_reads;
     sum.read_errors += stats.read_errors;
@@ -217,7 +268,7 @@ size_t Aggregates::PendingBytes() const {
 }
 
 size_t Aggregates::MemoryBytes() const {
-  size_t bytes = 0;
+  size_t bytes = totals_.MemoryBytes();
   for (const auto& [task, aggregates] : tasks_) bytes += aggregates->MemoryBytes();
   return bytes;
 }

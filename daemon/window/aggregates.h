@@ -28,7 +28,9 @@ namespace prodops::window {
 //
 // ExpireBefore, CollectChanges and Written apply to every task; the bucket
 // cache budget (Options::bucket_cache_bytes) is shared evenly among them.
-// See TaskAggregates for retention, the cache and the store layout.
+// A window is read from the closed-bucket totals the tasks share
+// (WindowTotals) and each task's newest bucket. See TaskAggregates for
+// retention, the cache and the store layout.
 //
 // Single-threaded: owned by the pipeline thread.
 class Aggregates {
@@ -111,11 +113,21 @@ class Aggregates {
   }
   // Adds a new, empty task.
   TaskAggregates& AddTask(state::TaskId task);
+  // Visits each series of `window` as of `as_of_ms` once, with its value
+  // over the window's closed buckets and in the newest bucket (null where it
+  // has none), over every task; `part` picks the counts or the distincts of
+  // a bucket or of the totals, and `counts_only` says which a read back
+  // needs.
+  template <typename Value, typename Part, typename Visit>
+  void ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms, bool counts_only,
+                             const Part& part, const Visit& visit) const;
   // Gives every task its share of the bucket cache budget.
   void ShareBudget();
 
   Options options_;
   BucketLayout layout_;
+  // Before tasks_: they hold a pointer to it. Mutable: a read cache.
+  mutable WindowTotals totals_;
   absl::flat_hash_map<state::TaskId, std::unique_ptr<TaskAggregates>> tasks_;
   TaskAggregates* current_ = nullptr;
   const state::StateStore* store_ = nullptr;  // set by Load()

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "daemon/window/encoding.h"
+#include "daemon/window/series_maps.h"
 
 namespace prodops::window {
 namespace {
@@ -97,39 +98,14 @@ bool MarkDirty(const SeriesKey& series, absl::flat_hash_map<SeriesKey, bool>* di
   return dirty->try_emplace(series, true).second;
 }
 
-size_t StringHeapBytes(const std::string& s) {
-  static const size_t kInlineCapacity = std::string().capacity();
-  return s.capacity() > kInlineCapacity ? s.capacity() + 1 : 0;
-}
-
-size_t ValueHeapBytes(uint64_t) { return 0; }
-size_t ValueHeapBytes(int64_t) { return 0; }
-size_t ValueHeapBytes(bool) { return 0; }
-size_t ValueHeapBytes(const HyperLogLog& sketch) { return sketch.MemoryBytes(); }
-
-template <typename Value>
-size_t MapBytes(const absl::flat_hash_map<SeriesKey, Value>& map) {
-  // One control byte per slot besides the slot itself.
-  size_t bytes = map.capacity() * (sizeof(std::pair<const SeriesKey, Value>) + 1);
-  for (const auto& [key, value] : map)
-    bytes += StringHeapBytes(key) + ValueHeapBytes(value);
-  return bytes;
-}
-
-// Adds `sketch` into `*into` under `series`, as a copy or by merging.
-void MergeInto(const SeriesKey& series, const HyperLogLog& sketch,
-               absl::flat_hash_map<SeriesKey, HyperLogLog>* into) {
-  const auto [it, inserted] = into->try_emplace(series, sketch);
-  if (!inserted) it->second.Merge(sketch);
-}
-
 }  // namespace
 
-TaskAggregates::TaskAggregates(Options options, state::TaskId task)
+TaskAggregates::TaskAggregates(Options options, state::TaskId task, WindowTotals* totals)
     : options_(std::move(options)),
       layout_(options_.windows, options_.allowed_lateness_ms),
       task_(task),
-      key_prefix_(state::TaskPrefix(task)) {
+      key_prefix_(state::TaskPrefix(task)),
+      totals_(totals) {
   Reset();
 }
 
@@ -145,7 +121,6 @@ void TaskAggregates::Reset() {
   stale_widths_.clear();
   pending_bytes_ = 0;
   resident_bytes_ = 0;
-  totals_.assign(options_.windows.size(), ClosedTotals{});
 }
 
 absl::Status TaskAggregates::Load(const state::StateStore& store) {
@@ -333,19 +308,6 @@ TaskAggregates::BucketRefs TaskAggregates::BucketsFor(int64_t event_time_ms,
   return buckets;
 }
 
-absl::InlinedVector<TaskAggregates::ClosedTotals*, 4> TaskAggregates::TotalsCovering(
-    const BucketRef& ref) {
-  absl::InlinedVector<ClosedTotals*, 4> covering;
-  for (size_t i = 0; i < options_.windows.size(); ++i) {
-    const std::optional<BucketRange>& closed = totals_[i].closed;
-    if (options_.windows[i].bucket_ms == ref.width && closed.has_value() &&
-        closed->Contains(ref.start_ms)) {
-      covering.push_back(&totals_[i]);
-    }
-  }
-  return covering;
-}
-
 bool TaskAggregates::AddWindowedCount(const SeriesKey& series, int64_t event_time_ms,
                                       uint64_t delta, int64_t as_of_ms) {
   if (!InRetention(event_time_ms, as_of_ms)) return false;
@@ -357,7 +319,9 @@ bool TaskAggregates::AddWindowedCount(const SeriesKey& series, int64_t event_tim
       pending_bytes_ +=
           key_prefix_.size() + kBucketKeyHeaderBytes + series.size() + kValueBytes;
     }
-    for (ClosedTotals* totals : TotalsCovering(ref)) totals->counts[series] += delta;
+    for (ClosedTotals* totals : totals_->Covering(ref.width, ref.start_ms)) {
+      totals->counts[series] += delta;
+    }
   }
   return true;
 }
@@ -370,8 +334,9 @@ bool TaskAggregates::AddWindowedDistinct(const SeriesKey& series, int64_t event_
   for (const BucketRef& ref : buckets) {
     // A union's registers are the maxima of its parts', so adding to the
     // totals equals rebuilding them.
-    for (ClosedTotals* totals : TotalsCovering(ref))
+    for (ClosedTotals* totals : totals_->Covering(ref.width, ref.start_ms)) {
       totals->distincts[series].Add(item_hash);
+    }
     Bucket* bucket = ref.bucket;
     HyperLogLog& sketch = bucket->distincts[series];
     const size_t bytes_before = sketch.MemoryBytes();
@@ -408,80 +373,19 @@ bool TaskAggregates::AnyBucketInWindow(const WindowSpec& window, int64_t as_of_m
   return it != by_width->second.end() && it->first <= range.last_start_ms;
 }
 
-const TaskAggregates::ClosedTotals* TaskAggregates::TotalsFor(
-    const WindowSpec& window, const BucketRange& range, ClosedTotals* scratch) const {
-  if (range.first_start_ms == range.last_start_ms) return nullptr;
-  const BucketRange closed{range.first_start_ms, range.last_start_ms - window.bucket_ms};
-  ClosedTotals* totals = scratch;
-  for (size_t i = 0; i < options_.windows.size(); ++i) {
-    const WindowSpec& own = options_.windows[i];
-    if (own.length_ms != window.length_ms || own.bucket_ms != window.bucket_ms) continue;
-    ClosedTotals& cached = totals_[i];
-    if (cached.closed == closed) return &cached;
-    // An earlier range (the feed closing a window behind the exposition) is
-    // computed aside, so that the current one stays cached.
-    if (!cached.closed.has_value() ||
-        cached.closed->first_start_ms < closed.first_start_ms) {
-      totals = &cached;
-    }
-    break;
-  }
-  *totals = ClosedTotals{};
-  totals->closed = closed;
+bool TaskAggregates::AddClosedTo(int64_t width, const BucketRange& closed,
+                                 ClosedTotals* into) const {
   const uint64_t errors_before = read_errors_;
-  VisitBuckets(window.bucket_ms, closed, /*counts_only=*/false,
-               [totals](int64_t, const Bucket& bucket) {
-                 for (const auto& [series, count] : bucket.counts)
-                   totals->counts[series] += count;
-                 for (const auto& [series, sketch] : bucket.distincts)
-                   MergeInto(series, sketch, &totals->distincts);
+  VisitBuckets(width, closed, /*counts_only=*/false,
+               [into](int64_t, const Bucket& bucket) {
+                 for (const auto& [series, count] : bucket.counts) {
+                   internal::AddInto(series, count, &into->counts);
+                 }
+                 for (const auto& [series, sketch] : bucket.distincts) {
+                   internal::AddInto(series, sketch, &into->distincts);
+                 }
                });
-  // Totals missing a bucket that could not be read must not be reused.
-  if (totals != scratch && read_errors_ != errors_before) {
-    *scratch = std::move(*totals);
-    *totals = ClosedTotals{};
-    return scratch;
-  }
-  return totals;
-}
-
-template <typename Value, typename Part, typename Visit>
-void TaskAggregates::ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms,
-                                           bool counts_only, const Part& part,
-                                           const Visit& visit) const {
-  const BucketRange range = TrailingBuckets(as_of_ms, window);
-  ClosedTotals scratch;
-  const ClosedTotals* closed = TotalsFor(window, range, &scratch);
-  static const absl::flat_hash_map<SeriesKey, Value> kNone;
-  const auto& closed_values = closed != nullptr ? part(*closed) : kNone;
-  const auto visit_with = [&](const absl::flat_hash_map<SeriesKey, Value>& newest) {
-    for (const auto& [series, value] : closed_values) {
-      const auto it = newest.find(series);
-      visit(series, &value, it != newest.end() ? &it->second : nullptr);
-    }
-    for (const auto& [series, value] : newest) {
-      if (!closed_values.contains(series)) visit(series, nullptr, &value);
-    }
-  };
-  bool newest_visited = false;
-  VisitBuckets(window.bucket_ms, {range.last_start_ms, range.last_start_ms}, counts_only,
-               [&](int64_t, const Bucket& newest) {
-                 newest_visited = true;
-                 visit_with(part(newest));
-               });
-  if (!newest_visited) visit_with(kNone);
-}
-
-void TaskAggregates::ForEachWindowedCount(
-    const WindowSpec& window, int64_t as_of_ms,
-    const std::function<void(const SeriesKey&, uint64_t)>& visit) const {
-  ForEachSeriesInWindow<uint64_t>(
-      window, as_of_ms, /*counts_only=*/true,
-      [](const auto& parts) -> const auto& { return parts.counts; },
-      [&visit](const SeriesKey& series, const uint64_t* closed, const uint64_t* newest) {
-        visit(series,
-              (closed != nullptr ? *closed : 0) + (newest != nullptr ? *newest : 0));
-      });
+  return read_errors_ == errors_before;
 }
 
 void TaskAggregates::ForEachBucketCount(
@@ -495,33 +399,6 @@ void TaskAggregates::ForEachBucketCount(
                });
 }
 
-void TaskAggregates::ForEachWindowedSketch(
-    const WindowSpec& window, int64_t as_of_ms,
-    const std::function<void(const SeriesKey&, const HyperLogLog* closed,
-                             const HyperLogLog* newest)>& visit) const {
-  ForEachSeriesInWindow<HyperLogLog>(
-      window, as_of_ms, /*counts_only=*/false,
-      [](const auto& parts) -> const auto& { return parts.distincts; }, visit);
-}
-
-void TaskAggregates::ForEachWindowedDistinct(
-    const WindowSpec& window, int64_t as_of_ms,
-    const std::function<void(const SeriesKey&, double estimate)>& visit) const {
-  ForEachWindowedSketch(window, as_of_ms,
-                        [&visit](const SeriesKey& series, const HyperLogLog* closed,
-                                 const HyperLogLog* newest) {
-                          // A sketch in one part only is estimated in place, not copied.
-                          if (closed == nullptr || newest == nullptr) {
-                            visit(series,
-                                  (closed != nullptr ? closed : newest)->Estimate());
-                            return;
-                          }
-                          HyperLogLog merged = *closed;
-                          merged.Merge(*newest);
-                          visit(series, merged.Estimate());
-                        });
-}
-
 void TaskAggregates::ExpireBefore(int64_t as_of_ms) {
   if (expired_as_of_ms_.has_value() && as_of_ms <= *expired_as_of_ms_) return;
   for (const auto& [width, retention_ms] : layout_.widths()) {
@@ -533,15 +410,7 @@ void TaskAggregates::ExpireBefore(int64_t as_of_ms) {
     for (auto it = by_start.begin(); it != first_kept; ++it)
       resident_bytes_ -= it->second.bytes;
     by_start.erase(by_start.begin(), first_kept);
-    // Totals over a range reaching back past the cutoff would still hold the
-    // expired buckets.
-    for (size_t i = 0; i < options_.windows.size(); ++i) {
-      std::optional<BucketRange>& closed = totals_[i].closed;
-      if (options_.windows[i].bucket_ms == width && closed.has_value() &&
-          closed->first_start_ms < first_kept_ms) {
-        totals_[i] = ClosedTotals{};
-      }
-    }
+    totals_->ExpireBefore(width, first_kept_ms);
     // Without a previous cutoff (fresh start) the store may hold anything
     // older, so the first call always deletes.
     if (!expired_as_of_ms_.has_value() ||
@@ -607,8 +476,9 @@ void TaskAggregates::CollectBucketChanges(state::WriteSet* changes) {
 void TaskAggregates::Written() { EnforceBudget(); }
 
 size_t TaskAggregates::BucketBytes(const Bucket& bucket) {
-  return MapBytes(bucket.counts) + MapBytes(bucket.distincts) +
-         MapBytes(bucket.dirty_counts) + MapBytes(bucket.dirty_distincts);
+  return internal::MapBytes(bucket.counts) + internal::MapBytes(bucket.distincts) +
+         internal::MapBytes(bucket.dirty_counts) +
+         internal::MapBytes(bucket.dirty_distincts);
 }
 
 void TaskAggregates::EnforceBudget() {
@@ -655,8 +525,6 @@ void TaskAggregates::EnforceBudget() {
 TaskAggregates::CacheStats TaskAggregates::cache_stats() const {
   CacheStats stats;
   stats.bucket_bytes = resident_bytes_;
-  for (const ClosedTotals& totals : totals_)
-    stats.totals_bytes += MapBytes(totals.counts) + MapBytes(totals.distincts);
   stats.evictions = evictions_;
   stats.store_reads = store_reads_;
   stats.read_errors = read_errors_;
@@ -666,15 +534,15 @@ TaskAggregates::CacheStats TaskAggregates::cache_stats() const {
 size_t TaskAggregates::MemoryBytes() const {
   // std::map node: the value plus three pointers and a color.
   constexpr size_t kNodeOverhead = 4 * sizeof(void*);
-  size_t bytes = MapBytes(counters_) + MapBytes(maxima_) + MapBytes(dirty_counters_) +
-                 MapBytes(dirty_maxima_);
+  size_t bytes = internal::MapBytes(counters_) + internal::MapBytes(maxima_) +
+                 internal::MapBytes(dirty_counters_) + internal::MapBytes(dirty_maxima_);
   for (const auto& [width, by_start] : buckets_) {
     for (const auto& [start_ms, bucket] : by_start) {
       bytes +=
           kNodeOverhead + sizeof(std::pair<const int64_t, Bucket>) + BucketBytes(bucket);
     }
   }
-  return bytes + cache_stats().totals_bytes;
+  return bytes;
 }
 
 }  // namespace prodops::window

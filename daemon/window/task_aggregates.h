@@ -15,6 +15,7 @@
 #include "daemon/window/buckets.h"
 #include "daemon/window/hll.h"
 #include "daemon/window/series.h"
+#include "daemon/window/window_totals.h"
 
 namespace prodops::window {
 
@@ -59,15 +60,11 @@ namespace prodops::window {
 // of each width always stays. A dropped bucket keeps an empty placeholder
 // (so existence is known without a read); a reader reads it back from the
 // store for the call, and a late event reloads it before updating it.
-// Readers do not reread a long window's buckets on every call: per window,
-// the totals of its closed buckets (all but the newest in its range) are
-// kept and updated in place by late events, so a read merges them with the
-// newest bucket; they are rebuilt when the range moves on, at most once per
-// bucket width of event time. Their memory grows with the number of series,
-// which the label budgets bound, not with the time the windows span.
+// Windowed updates also update the process's closed-bucket totals that
+// cover their bucket (WindowTotals, shared by the tasks); Aggregates reads
+// windows from those totals and each task's newest bucket.
 //
-// Single-threaded: owned by the pipeline thread. The const readers update
-// the window totals (a cache; results do not depend on it).
+// Single-threaded: owned by the pipeline thread.
 //
 // Store layout, every key after state::TaskPrefix(task):
 //   kCounters: 'c' + series -> uint64 big-endian
@@ -89,7 +86,8 @@ class TaskAggregates {
     // Byte budget of the buckets kept in memory; 0 keeps every bucket.
     size_t bucket_cache_bytes = 0;
   };
-  TaskAggregates(Options options, state::TaskId task);
+  // `totals` (shared by the process's tasks) must outlive this.
+  TaskAggregates(Options options, state::TaskId task, WindowTotals* totals);
 
   state::TaskId task() const { return task_; }
 
@@ -117,21 +115,29 @@ class TaskAggregates {
   // Readers. Visit every series of the kind, in unspecified order.
   void ForEachCounter(const std::function<void(const SeriesKey&, uint64_t)>& visit) const;
   void ForEachMax(const std::function<void(const SeriesKey&, int64_t)>& visit) const;
-  // Value of every windowed series over `window` as of `as_of_ms`. Series
-  // with no bucket in the window are not visited.
-  void ForEachWindowedCount(
-      const WindowSpec& window, int64_t as_of_ms,
-      const std::function<void(const SeriesKey&, uint64_t)>& visit) const;
-  void ForEachWindowedDistinct(
-      const WindowSpec& window, int64_t as_of_ms,
-      const std::function<void(const SeriesKey&, double estimate)>& visit) const;
-  // The sketches behind ForEachWindowedDistinct: a series' set over the
-  // window is the union of `closed` and `newest` (either may be null), the
-  // window's closed buckets and its newest one.
-  void ForEachWindowedSketch(
-      const WindowSpec& window, int64_t as_of_ms,
-      const std::function<void(const SeriesKey&, const HyperLogLog* closed,
-                               const HyperLogLog* newest)>& visit) const;
+
+  // One bucket's contents.
+  struct Bucket {
+    absl::flat_hash_map<SeriesKey, uint64_t> counts;
+    absl::flat_hash_map<SeriesKey, HyperLogLog> distincts;
+    absl::flat_hash_map<SeriesKey, bool> dirty_counts;     // presence = dirty
+    absl::flat_hash_map<SeriesKey, bool> dirty_distincts;  // presence = dirty
+    // False for a placeholder whose contents were dropped from memory; they
+    // are in the store.
+    bool resident = true;
+    size_t bytes = 0;         // memory as last measured; in resident_bytes_
+    bool bytes_stale = true;  // changed since measured
+  };
+  // Calls `visit` for each bucket of `width` whose start is in `range`, in
+  // ascending order, reading dropped ones from the store for the call (only
+  // their windowed counts if `counts_only`). A bucket that cannot be read
+  // is logged, counted in CacheStats::read_errors and skipped.
+  void VisitBuckets(
+      int64_t width, const BucketRange& range, bool counts_only,
+      const std::function<void(int64_t start_ms, const Bucket&)>& visit) const;
+  // Adds the buckets of width `width` in `closed` into `into` (the
+  // WindowTotals::Fill of this task); false if one could not be read.
+  bool AddClosedTo(int64_t width, const BucketRange& closed, ClosedTotals* into) const;
 
   // The windowed count of every series in each bucket of width `bucket_ms`
   // whose start is in `range` (bucket starts, inclusive), bucket by bucket
@@ -166,7 +172,7 @@ class TaskAggregates {
 
   struct CacheStats {
     size_t bucket_bytes = 0;   // resident buckets, as of the last Written()
-    size_t totals_bytes = 0;   // the windows' closed-bucket totals
+    size_t totals_bytes = 0;   // the windows' closed-bucket totals (Aggregates)
     uint64_t evictions = 0;    // buckets dropped from memory
     uint64_t store_reads = 0;  // dropped buckets read back from the store
     uint64_t read_errors = 0;  // reads back that failed
@@ -185,25 +191,8 @@ class TaskAggregates {
   int64_t HeldAfterMs(int64_t bucket_ms, int64_t as_of_ms) const;
 
  private:
-  struct Bucket {
-    absl::flat_hash_map<SeriesKey, uint64_t> counts;
-    absl::flat_hash_map<SeriesKey, HyperLogLog> distincts;
-    absl::flat_hash_map<SeriesKey, bool> dirty_counts;     // presence = dirty
-    absl::flat_hash_map<SeriesKey, bool> dirty_distincts;  // presence = dirty
-    // False for a placeholder whose contents were dropped from memory; they
-    // are in the store.
-    bool resident = true;
-    size_t bytes = 0;         // memory as last measured; in resident_bytes_
-    bool bytes_stale = true;  // changed since measured
-  };
   // Buckets of one width, by start.
   using BucketsByStart = std::map<int64_t, Bucket>;
-  // A window's totals over its closed buckets `closed` (valid only if set).
-  struct ClosedTotals {
-    std::optional<BucketRange> closed;
-    absl::flat_hash_map<SeriesKey, uint64_t> counts;
-    absl::flat_hash_map<SeriesKey, HyperLogLog> distincts;
-  };
 
   void Reset();
   [[nodiscard]] static absl::Status LoadEntry(std::string_view key,
@@ -212,11 +201,6 @@ class TaskAggregates {
   // windowed counts if `counts_only`).
   absl::StatusOr<Bucket> ReadBucket(int64_t width, int64_t start_ms,
                                     bool counts_only) const;
-  // Calls `visit` for each bucket of `width` whose start is in `range`, in
-  // ascending order, reading dropped ones from the store (see ReadBucket).
-  void VisitBuckets(
-      int64_t width, const BucketRange& range, bool counts_only,
-      const std::function<void(int64_t start_ms, const Bucket&)>& visit) const;
   // Whether `event_time_ms` is after the cutoff of `retention_ms` as of
   // `as_of_ms` and as of every earlier ExpireBefore().
   bool InRetentionOf(int64_t retention_ms, int64_t event_time_ms, int64_t as_of_ms) const;
@@ -231,19 +215,6 @@ class TaskAggregates {
   // Inline: called for every windowed update, with one entry per width.
   using BucketRefs = absl::InlinedVector<BucketRef, 4>;
   BucketRefs BucketsFor(int64_t event_time_ms, int64_t as_of_ms);
-  // The totals of `window`'s closed buckets as of `range`, from the cache
-  // when it holds them, else into `scratch`. Null for a one-bucket window.
-  const ClosedTotals* TotalsFor(const WindowSpec& window, const BucketRange& range,
-                                ClosedTotals* scratch) const;
-  // Visits each series of `window` as of `as_of_ms` once, with its value
-  // over the window's closed buckets and its value in the newest bucket (null
-  // where it has none); `part` picks the counts or the distincts of a Bucket
-  // or of ClosedTotals, and `counts_only` says which a read back needs.
-  template <typename Value, typename Part, typename Visit>
-  void ForEachSeriesInWindow(const WindowSpec& window, int64_t as_of_ms, bool counts_only,
-                             const Part& part, const Visit& visit) const;
-  // The cached totals of the windows whose closed buckets include `ref`.
-  absl::InlinedVector<ClosedTotals*, 4> TotalsCovering(const BucketRef& ref);
   // Approximate heap bytes of a bucket's maps.
   static size_t BucketBytes(const Bucket& bucket);
   // Re-measures changed buckets, then drops the oldest clean ones while over
@@ -273,8 +244,7 @@ class TaskAggregates {
 
   const state::StateStore* store_ = nullptr;  // set by Load()
   size_t resident_bytes_ = 0;
-  // By index in options_.windows.
-  mutable std::vector<ClosedTotals> totals_;
+  WindowTotals* totals_;  // the process's, shared by its tasks
   uint64_t evictions_ = 0;
   mutable uint64_t store_reads_ = 0;
   mutable uint64_t read_errors_ = 0;
