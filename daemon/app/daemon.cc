@@ -95,7 +95,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
   daemon->pipeline_ = std::make_unique<Pipeline>(
       ToPipelineOptions(config), daemon->store_.get(), &daemon->clock_,
       daemon->dead_letters_.get(), daemon->feed_.get());
-  if (absl::Status s = daemon->pipeline_->Load(); !s.ok()) {
+  // A group member holds, and exposes, only the tasks of its partitions.
+  if (absl::Status s = daemon->pipeline_->Load(TaskLoading::kOnAssignment); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("cannot load state from ",
                                                config.state().dir(), ": ", s.message()));
   }
@@ -116,7 +117,6 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
     if (!simulator.ok()) return simulator.status();
     daemon->simulator_ = *std::move(simulator);
   }
-  daemon->pipeline_->WaitForAssignment();
   absl::StatusOr<std::unique_ptr<ingest::KafkaConsumer>> consumer =
       ingest::KafkaConsumer::Create(ToConsumerOptions(config, bootstrap), daemon.get());
   if (!consumer.ok()) return consumer.status();
@@ -138,7 +138,7 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
   };
   while (!stop.load(std::memory_order_relaxed)) {
     consumer_->Poll(kPollTimeoutMs, kMaxBatch, process);
-    if (!consumer_->status().ok()) break;
+    if (!consumer_->status().ok() || !pipeline_->status().ok()) break;
     ReportEndOffsets();
     if (options.exit_when_caught_up && CaughtUp()) {
       Log(LogLevel::kInfo,
@@ -159,6 +159,7 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
     return absl::UnavailableError(absl::StrCat("final flush failed: ", store_error_));
   }
   if (absl::Status s = consumer_->status(); !s.ok()) return s;
+  if (!pipeline_->status().ok()) return pipeline_->status();
   summary.run_seconds =
       std::chrono::duration<double>(Steady::now() - run_started).count();
   Log(LogLevel::kInfo, "stopped cleanly");
@@ -198,7 +199,9 @@ void Daemon::BeforeRevoke(const std::vector<ingest::TopicPartition>& partitions)
   // Everything processed, from every partition, goes to the store now; the
   // revoked partitions' next owner resumes exactly after it.
   FlushAndPublish();
+  // Then their tasks leave memory, and their series the exposition.
   for (const ingest::TopicPartition& tp : partitions) pipeline_->SetAssigned(tp, false);
+  Publish();
 }
 
 void Daemon::FlushAndPublish() {
@@ -228,6 +231,10 @@ void Daemon::FlushAndPublish() {
       paused_ = true;
     }
   }
+  Publish();
+}
+
+void Daemon::Publish() {
   bool ready = false;
   if (!store_error_.empty()) {
     board_.SetReady(false, absl::StrCat("state store writes failing: ", store_error_));

@@ -66,9 +66,10 @@ class Daemon final : private ingest::RebalanceListener {
   // See RunOptions::exit_when_caught_up.
   bool CaughtUp() const;
 
-  // Flushes the pipeline, commits what became durable, updates readiness
-  // and publishes a snapshot.
+  // Flushes the pipeline, commits what became durable, then Publish().
   void FlushAndPublish();
+  // Updates readiness and publishes a snapshot.
+  void Publish();
   std::vector<prometheus::MetricFamily> LiveFamilies(bool ready) const;
 
   prodops::v1::DaemonConfig config_;

@@ -37,28 +37,61 @@ DedupIndex::DedupIndex(int64_t horizon_ms, state::StateStore* store, size_t filt
     : horizon_ms_(horizon_ms), store_(store), filter_(horizon_ms / 4, filter_bytes) {}
 
 absl::Status DedupIndex::Load() {
-  size_t ids = 0;
-  absl::Status s = store_->Scan(
-      state::Family::kDedup, "", [&](std::string_view key, std::string_view value) {
-        state::TaskId task = 0;
-        if (!state::ParseTaskPrefix(key, &task)) {
-          return absl::DataLossError("malformed key in the dedup column family");
-        }
-        if (tasks_.empty() || tasks_.back() != task) tasks_.push_back(task);
-        // A malformed time reads as absent in SeenBefore too.
-        if (const std::optional<int64_t> occurred_ms = ParseTime(value)) {
-          filter_.Add(window::HashItem(state::OwnKeyOf(key)), *occurred_ms);
-          ++ids;
-        }
-        return absl::OkStatus();
-      });
-  if (!s.ok()) return s;
-  filter_complete_ = true;
-  if (ids > 0) {  // a restart: say what the scan cost in memory
-    Log(LogLevel::kInfo, absl::StrCat("dedup index: ", ids, " stored ids in a ",
-                                      filter_.MemoryBytes() >> 10, " KiB filter"));
+  Open();
+  absl::StatusOr<std::vector<state::TaskId>> tasks =
+      state::StoredTasks(*store_, state::Family::kDedup);
+  if (!tasks.ok()) return tasks.status();
+  for (state::TaskId task : *tasks) {
+    if (absl::Status s = LoadTask(task); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+void DedupIndex::Open() {
+  // Holding no task, the filter knows every id held.
+  filter_complete_ = true;
+}
+
+absl::Status DedupIndex::LoadTask(state::TaskId task) {
+  size_t ids = 0;
+  absl::Status s =
+      store_->Scan(state::Family::kDedup, state::TaskPrefix(task),
+                   [&](std::string_view key, std::string_view value) {
+                     // A malformed time reads as absent in SeenBefore too.
+                     if (const std::optional<int64_t> occurred_ms = ParseTime(value)) {
+                       filter_.Add(window::HashItem(state::OwnKeyOf(key)), *occurred_ms);
+                       ++ids;
+                     }
+                     return absl::OkStatus();
+                   });
+  if (!s.ok()) return s;
+  HoldTask(task);
+  if (ids > 0) {  // say what the scan cost in memory
+    Log(LogLevel::kInfo,
+        absl::StrCat("dedup index: ", ids, " stored ids of task ", task,
+                     "; the filter has ", filter_.MemoryBytes() >> 10, " KiB"));
+  }
+  return absl::OkStatus();
+}
+
+void DedupIndex::HoldTask(state::TaskId task) {
+  const auto at = std::lower_bound(tasks_.begin(), tasks_.end(), task);
+  if (at == tasks_.end() || *at != task) tasks_.insert(at, task);
+}
+
+void DedupIndex::DropTask(state::TaskId task) {
+  // The filter keeps the task's ids: a false positive costs a read.
+  tasks_.erase(std::remove(tasks_.begin(), tasks_.end(), task), tasks_.end());
+  for (IdTimes* ids : {&pending_, &collected_}) {
+    for (auto it = ids->begin(); it != ids->end();) {
+      if (it->second.task == task) {
+        pending_bytes_ -= std::min(pending_bytes_, EntryBytes(it->first));
+        ids->erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
 }
 
 int64_t DedupIndex::Cutoff(int64_t watermark_ms) const {
@@ -127,8 +160,7 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
     changes->Put(state::Family::kDedup, state::TaskKey(accepted.task, id),
                  TimeValue(accepted.occurred_ms));
     // Later lookups must look in this task's ids too.
-    const auto at = std::lower_bound(tasks_.begin(), tasks_.end(), accepted.task);
-    if (at == tasks_.end() || *at != accepted.task) tasks_.insert(at, accepted.task);
+    HoldTask(accepted.task);
   }
   if (collected_.empty()) {
     // The usual case (the previous write succeeded): hand the table over

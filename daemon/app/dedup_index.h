@@ -32,10 +32,10 @@ namespace prodops::app {
 // also stores the offsets of the messages they came from.
 //
 // Most ids are new, and reading RocksDB to learn that an id is absent took
-// about a fifth of a replay's CPU. After Load() a RecentIdFilter over every
-// id stored within the horizon answers most of those lookups; only its
+// about a fifth of a replay's CPU. After Open() a RecentIdFilter over every
+// id of the tasks held (LoadTask) answers most of those lookups; only its
 // false positives (about 1% of new ids) and real duplicates read the store.
-// Without Load() every id not in memory is looked up.
+// Without Open() every id not in memory is looked up.
 //
 // Single-threaded.
 class DedupIndex {
@@ -45,9 +45,16 @@ class DedupIndex {
              size_t filter_bytes = kDefaultFilterBytes);
   static constexpr size_t kDefaultFilterBytes = size_t{64} << 20;
 
-  // Fills the filter from the ids in the store; from then on, an id the
-  // filter has not seen is new without a read. Call once, before any lookup.
+  // Holds every task the store holds: Open, then LoadTask for each. Call
+  // once, before any lookup.
   [[nodiscard]] absl::Status Load();
+  // Holds no task yet; from now on, an id the filter has not seen is new
+  // without a read. Call once, before any lookup.
+  void Open();
+  // Holds `task`: its stored ids go into the filter, and lookups look in it.
+  [[nodiscard]] absl::Status LoadTask(state::TaskId task);
+  // Stops holding `task`; its ids not yet written are forgotten.
+  void DropTask(state::TaskId task);
 
   // Whether `event_id` (which occurred at `occurred_ms`) was accepted
   // before; if not, remembers it under `task`. `watermark_ms` is the newest
@@ -72,6 +79,7 @@ class DedupIndex {
 
  private:
   int64_t Cutoff(int64_t watermark_ms) const;
+  void HoldTask(state::TaskId task);
   // Whether the store holds `id` (in any task) as accepted at or after
   // `cutoff`.
   bool StoredSince(std::string_view id, int64_t cutoff);
@@ -92,9 +100,9 @@ class DedupIndex {
   // The tasks with ids in the store (or collected for it), ascending.
   std::vector<state::TaskId> tasks_;
   size_t pending_bytes_ = 0;
-  // Every id stored or pending since Load(), with its time.
+  // Every id of the tasks held and accepted since, with its time.
   RecentIdFilter filter_;
-  bool filter_complete_ = false;  // Load() put the stored ids in it
+  bool filter_complete_ = false;  // it holds the ids of every task held
   uint64_t read_errors_ = 0;
   uint64_t store_reads_ = 0;
 };

@@ -86,13 +86,48 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
   }
 }
 
-absl::Status Pipeline::Load() {
-  if (absl::Status s = aggregates_.Load(*store_); !s.ok()) return s;
+absl::Status Pipeline::Load(TaskLoading loading) {
+  loading_ = loading;
+  awaiting_assignment_ = loading == TaskLoading::kOnAssignment;
+  aggregates_.Open(*store_);
+  if (dedup_.has_value()) dedup_->Open();
+  for (const auto& set : signal_sets_) {
+    if (absl::Status opened = set->Open(*store_); !opened.ok()) return opened;
+  }
+  if (feed_.has_value()) {
+    if (absl::Status loaded = feed_->Load(*store_); !loaded.ok()) return loaded;
+  }
+  absl::StatusOr<std::string> watermark =
+      store_->Get(state::Family::kMeta, kWatermarkKey);
+  if (watermark.ok() && watermark->size() == 8) {
+    watermark_ms_ = static_cast<int64_t>(DecodeFixedBigEndian(*watermark, 8));
+  } else if (watermark.ok()) {
+    return absl::DataLossError("malformed watermark in the meta column family");
+  } else if (!absl::IsNotFound(watermark.status())) {
+    return watermark.status();
+  }
+  if (loading == TaskLoading::kAll) {
+    absl::StatusOr<std::vector<state::TaskId>> tasks = state::AllStoredTasks(*store_);
+    if (!tasks.ok()) return tasks.status();
+    for (state::TaskId task : *tasks) {
+      if (absl::Status s = LoadTask(task); !s.ok()) return s;
+    }
+  }
+  last_flush_ms_ = clock_->NowMillis();
+  return absl::OkStatus();
+}
+
+absl::Status Pipeline::LoadTask(state::TaskId task) {
+  if (absl::Status s = aggregates_.LoadTask(task); !s.ok()) return s;
+  // The state was expired as of the stored watermark before it was
+  // written; saying so tells the feed which buckets the store still holds.
+  aggregates_.ExpireBefore(watermark_ms_);
   if (dedup_.has_value()) {
-    if (absl::Status s = dedup_->Load(); !s.ok()) return s;
+    if (absl::Status s = dedup_->LoadTask(task); !s.ok()) return s;
   }
   absl::Status s = store_->Scan(
-      state::Family::kOffsets, "", [&](std::string_view key, std::string_view value) {
+      state::Family::kOffsets, state::TaskPrefix(task),
+      [&](std::string_view key, std::string_view value) {
         ingest::TopicPartition tp;
         int64_t offset = 0;
         if (absl::Status parsed = ParseOffsetEntry(key, value, &tp, &offset);
@@ -106,29 +141,27 @@ absl::Status Pipeline::Load() {
       });
   if (!s.ok()) return s;
   for (const auto& set : signal_sets_) {
-    if (absl::Status loaded = set->Load(*store_); !loaded.ok()) return loaded;
-  }
-  if (feed_.has_value()) {
-    if (absl::Status loaded = feed_->Load(*store_); !loaded.ok()) return loaded;
+    if (absl::Status loaded = set->LoadTask(task); !loaded.ok()) return loaded;
   }
   // The newest event time is the windows' "now" in event-time mode.
   aggregates_.ForEachMax([&](const window::SeriesKey&, int64_t value) {
     max_event_time_ms_ = std::max(max_event_time_ms_, value);
   });
-  absl::StatusOr<std::string> watermark =
-      store_->Get(state::Family::kMeta, kWatermarkKey);
-  if (watermark.ok() && watermark->size() == 8) {
-    watermark_ms_ = static_cast<int64_t>(DecodeFixedBigEndian(*watermark, 8));
-    // The state was expired as of this watermark before it was written;
-    // saying so tells the feed which buckets the store still holds.
-    aggregates_.ExpireBefore(watermark_ms_);
-  } else if (watermark.ok()) {
-    return absl::DataLossError("malformed watermark in the meta column family");
-  } else if (!absl::IsNotFound(watermark.status())) {
-    return watermark.status();
-  }
-  last_flush_ms_ = clock_->NowMillis();
   return absl::OkStatus();
+}
+
+void Pipeline::DropTask(state::TaskId task) {
+  aggregates_.DropTask(task);
+  if (dedup_.has_value()) dedup_->DropTask(task);
+  for (const auto& set : signal_sets_) set->DropTask(task);
+  for (auto it = partitions_.begin(); it != partitions_.end();) {
+    if (TaskOf(it->first.partition) == task) {
+      holding_ -= static_cast<int>(it->second.Holds());
+      partitions_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 int64_t Pipeline::AsOf() const {
@@ -150,11 +183,28 @@ void Pipeline::UpdateProgress(PartitionProgress& progress, Change change) {
 }
 
 void Pipeline::SetAssigned(const ingest::TopicPartition& tp, bool assigned) {
-  if (assigned) awaiting_assignment_ = false;
+  const state::TaskId task = TaskOf(tp.partition);
+  if (assigned) {
+    awaiting_assignment_ = false;
+    if (loading_ == TaskLoading::kOnAssignment && ++assigned_per_task_[task] == 1) {
+      if (absl::Status s = LoadTask(task); !s.ok() && status_.ok()) {
+        status_ = absl::Status(s.code(), absl::StrCat("cannot load the state of task ",
+                                                      task, ": ", s.message()));
+        Log(LogLevel::kError, std::string(status_.message()));
+      }
+    }
+  }
   UpdateProgress(partitions_[tp], [&](PartitionProgress& p) {
     p.assigned = assigned;
     p.end_offset.reset();  // a new assignment's end is not known yet
   });
+  if (!assigned && loading_ == TaskLoading::kOnAssignment) {
+    const auto it = assigned_per_task_.find(task);
+    if (it != assigned_per_task_.end() && --it->second == 0) {
+      assigned_per_task_.erase(it);
+      DropTask(task);
+    }
+  }
   AdvanceWatermark();
 }
 

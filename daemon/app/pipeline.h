@@ -27,6 +27,17 @@ struct InputTopic {
   decode::Content content = decode::Content::kEnvelope;
 };
 
+// When the state of each task (state::TaskId) is loaded.
+enum class TaskLoading {
+  // Every stored task, at Load: a source without partitions (files).
+  kAll,
+  // A task when the first of its partitions is assigned (SetAssigned), and
+  // dropped, with its series, once the last is revoked: a consumer group
+  // member, which must expose only the tasks it holds. Until the first
+  // assignment, the watermark stays where the state left it.
+  kOnAssignment,
+};
+
 // What "now" is for the trailing windows.
 enum class TimeMode {
   kWallClock,  // live: the clock
@@ -100,8 +111,9 @@ class Pipeline {
            ingest::DeadLetterSink* dead_letters = nullptr,
            ingest::Outbox* feed = nullptr);
 
-  // Restores aggregates and offsets from the store. Call once, first.
-  [[nodiscard]] absl::Status Load();
+  // Restores the process's state from the store, and with kAll every
+  // task's. Call once, first.
+  [[nodiscard]] absl::Status Load(TaskLoading loading = TaskLoading::kAll);
 
   // Processes one message; never fails: bad input is counted as rejected.
   // A message at or before the partition's stored position (already in the
@@ -111,18 +123,22 @@ class Pipeline {
   // The next offset to read from `tp`, if the state has one.
   std::optional<int64_t> NextOffset(const ingest::TopicPartition& tp) const;
 
-  // The source's view of its partitions, for the watermark. An assigned
-  // partition holds the watermark back until it is read up to its end
-  // offset (the offset after its last message), which is unknown (so it
-  // holds) until SetEndOffset reports it. A source that never calls these
-  // (a file) holds nothing back: its order is the event order. A source
-  // with partitions calls WaitForAssignment() first: until the first
-  // assignment, the watermark stays where the state left it.
-  void WaitForAssignment() { awaiting_assignment_ = true; }
+  // The source's view of its partitions, for the watermark and (with
+  // TaskLoading::kOnAssignment) for the tasks held. An assigned partition
+  // holds the watermark back until it is read up to its end offset (the
+  // offset after its last message), which is unknown (so it holds) until
+  // SetEndOffset reports it. A source that never calls these (a file)
+  // holds nothing back: its order is the event order. A partition is
+  // revoked (assigned = false) only after a Flush: what was not written
+  // is dropped with its task.
   void SetAssigned(const ingest::TopicPartition& tp, bool assigned);
   void SetEndOffset(const ingest::TopicPartition& tp, int64_t end_offset);
   // Whether an assigned partition still has input waiting or an unknown end.
   bool WaitingForInput() const { return holding_ > 0; }
+
+  // OK, or why the pipeline cannot go on: a task's state could not be
+  // loaded on assignment. The caller should stop.
+  const absl::Status& status() const { return status_; }
 
   // Whether the flush interval has passed or the cache is full; after a
   // failure, not before the retry backoff has passed.
@@ -184,6 +200,10 @@ class Pipeline {
                        std::vector<prometheus::MetricFamily>* families) const;
   // Recomputes the watermark from AsOf() and the holding partitions.
   void AdvanceWatermark();
+  // Loads `task`'s state from the store into every component, or drops it
+  // from them.
+  [[nodiscard]] absl::Status LoadTask(state::TaskId task);
+  void DropTask(state::TaskId task);
 
   PipelineOptions options_;
   state::StateStore* store_;
@@ -224,6 +244,10 @@ class Pipeline {
   bool watermark_dirty_ = false;
   int holding_ = 0;  // partitions with Holds()
   bool awaiting_assignment_ = false;
+  TaskLoading loading_ = TaskLoading::kAll;
+  // kOnAssignment: the tasks held, with their number of assigned partitions.
+  absl::flat_hash_map<state::TaskId, int> assigned_per_task_;
+  absl::Status status_;
   int64_t last_flush_ms_ = 0;
   // After a failed flush: when to try again, and how long the wait was.
   int64_t retry_at_ms_ = 0;

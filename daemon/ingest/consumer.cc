@@ -2,8 +2,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <map>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
@@ -22,6 +23,8 @@ struct KafkaConsumer::Impl {
   std::vector<std::string> topics;
   KafkaHandle rk;
   absl::Status status;  // see KafkaConsumer::status()
+  // Input topics that did not exist at the latest assignment.
+  std::set<std::string> missing_topics;
   std::atomic<bool> brokers_up{false};
   bool closed = false;
   // Rate limit for repeated client errors: the last time each was logged.
@@ -81,9 +84,12 @@ PartitionListHandle AssignedWithNumbersOf(
 }
 
 // An error if the topics that exist have different partition counts (they
-// cannot be co-partitioned). A topic that does not exist yet is only
-// logged: its partitions are read once it is created.
-absl::Status CheckCoPartitioned(rd_kafka_t* rk, const std::vector<std::string>& topics) {
+// cannot be co-partitioned). A topic that does not exist yet is logged and
+// put in `missing`: its partitions are assigned all the same, and read
+// once it is created.
+absl::Status CheckCoPartitioned(rd_kafka_t* rk, const std::vector<std::string>& topics,
+                                std::set<std::string>* missing) {
+  missing->clear();
   constexpr int kMetadataTimeoutMs = 10'000;
   std::vector<std::pair<std::string, int>> counts;
   for (const std::string& topic : topics) {
@@ -101,6 +107,7 @@ absl::Status CheckCoPartitioned(rd_kafka_t* rk, const std::vector<std::string>& 
     if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       counts.emplace_back(topic, metadata->topics[0].partition_cnt);
     } else {
+      missing->insert(topic);
       Log(LogLevel::kWarning,
           absl::StrCat("input topic ", topic, " does not exist (yet): ",
                        rd_kafka_err2str(metadata->topic_cnt == 1 ? metadata->topics[0].err
@@ -128,7 +135,7 @@ void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   auto* impl = static_cast<KafkaConsumer::Impl*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     if (impl->status.ok()) {
-      impl->status = CheckCoPartitioned(rk, impl->topics);
+      impl->status = CheckCoPartitioned(rk, impl->topics, &impl->missing_topics);
       if (!impl->status.ok()) Log(LogLevel::kError, std::string(impl->status.message()));
     }
     // Refused: the group's partitions alone, paused, so that nothing is read.
@@ -337,6 +344,8 @@ std::optional<int64_t> KafkaConsumer::HighWatermark(const TopicPartition& tp) co
   if (rd_kafka_get_watermark_offsets(impl_->rk.get(), tp.topic.c_str(), tp.partition, &low,
                                      &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
       high < 0) {
+    // A topic that does not exist holds no message.
+    if (impl_->missing_topics.contains(tp.topic)) return 0;
     return std::nullopt;
   }
   return high;

@@ -91,7 +91,9 @@ class KafkaConsumer {
   // producer's offsets; null before the group is joined.
   std::unique_ptr<ConsumerGroupMetadata> GroupMetadata() const;
 
-  // The partition's high watermark as last seen by the fetcher, if known.
+  // The partition's high watermark as last seen by the fetcher, if known;
+  // 0 for a topic that did not exist at the latest assignment and has not
+  // been fetched from since (it holds no message).
   std::optional<int64_t> HighWatermark(const TopicPartition& tp) const;
 
   // OK, or why consumption cannot go on (the topics are not

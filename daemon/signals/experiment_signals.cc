@@ -95,42 +95,48 @@ ExperimentSignals::ExperimentSignals(ExperimentOptions options, LabelBudget* bud
   for (const ExperimentSpec& spec : options_.experiments) by_name_[spec.name] = &spec;
 }
 
-absl::Status ExperimentSignals::Load(const state::StateStore& store) {
+absl::Status ExperimentSignals::Open(const state::StateStore& store) {
   store_ = &store;
-  absl::StatusOr<std::vector<state::TaskId>> tasks =
-      state::StoredTasks(store, state::Family::kSignals);
-  if (!tasks.ok()) return tasks.status();
-  for (state::TaskId task : *tasks) {
-    // The entries of `kind` of the task, each with its TaskKey.
-    const auto scan = [&](std::string_view kind, const auto& load) {
-      const std::string prefix = state::TaskKey(task, kind);
-      return store.Scan(state::Family::kSignals, prefix,
+  return absl::OkStatus();
+}
+
+absl::Status ExperimentSignals::LoadTask(state::TaskId task) {
+  DropTask(task);
+  // The entries of `kind` of the task, each with its TaskKey.
+  const auto scan = [&](std::string_view kind, const auto& load) {
+    const std::string prefix = state::TaskKey(task, kind);
+    return store_->Scan(state::Family::kSignals, prefix,
                         [&](std::string_view key, std::string_view value) {
                           return load(state::TaskKey(task, key.substr(prefix.size())),
                                       value);
                         });
-    };
-    absl::Status status = scan(kCountsPrefix, [&](std::string key,
-                                                  std::string_view value) {
-      ExperimentCounts counts;
-      if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-        return absl::DataLossError("experiment signals: unreadable experiment counts");
-      }
-      counts_[std::move(key)] = std::move(counts);
-      return absl::OkStatus();
-    });
-    if (!status.ok()) return status;
-    status = scan(kPendingPrefix, [&](std::string key, std::string_view value) {
-      ExperimentPendingGoal pending;
-      if (!pending.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-        return absl::DataLossError("experiment signals: unreadable pending goal");
-      }
-      pending_goals_[std::move(key)] = pending.latest_goal_ms();
-      return absl::OkStatus();
-    });
-    if (!status.ok()) return status;
-  }
-  return absl::OkStatus();
+  };
+  absl::Status status = scan(kCountsPrefix, [&](std::string key, std::string_view value) {
+    ExperimentCounts counts;
+    if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("experiment signals: unreadable experiment counts");
+    }
+    counts_[std::move(key)] = std::move(counts);
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return scan(kPendingPrefix, [&](std::string key, std::string_view value) {
+    ExperimentPendingGoal pending;
+    if (!pending.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return absl::DataLossError("experiment signals: unreadable pending goal");
+    }
+    pending_goals_[std::move(key)] = pending.latest_goal_ms();
+    return absl::OkStatus();
+  });
+}
+
+void ExperimentSignals::DropTask(state::TaskId task) {
+  state::EraseTaskEntries(task, &users_);
+  state::EraseTaskEntries(task, &pending_goals_);
+  state::EraseTaskEntries(task, &counts_);
+  state::EraseTaskEntries(task, &dirty_users_);
+  state::EraseTaskEntries(task, &dirty_pending_);
+  state::EraseTaskEntries(task, &dirty_counts_);
 }
 
 void ExperimentSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {

@@ -88,7 +88,7 @@ struct ExperimentOptions {
 // A store read error is logged and the event skipped for that experiment
 // (nothing is counted twice; the event may be missed).
 //
-// Single-threaded. Load() must be called before Apply() for the cache to
+// Single-threaded. Open() must be called before Apply() for the cache to
 // evict; without a store every state stays in memory.
 class ExperimentSignals final : public SignalSet {
  public:
@@ -97,7 +97,9 @@ class ExperimentSignals final : public SignalSet {
   ExperimentSignals(ExperimentOptions options, LabelBudget* budget,
                     const window::Aggregates* aggregates);
 
-  absl::Status Load(const state::StateStore& store) override;
+  absl::Status Open(const state::StateStore& store) override;
+  absl::Status LoadTask(state::TaskId task) override;
+  void DropTask(state::TaskId task) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
   void Advance(int64_t as_of_ms) override;
   void CollectChanges(state::WriteSet* changes) override;

@@ -79,7 +79,7 @@ std::string_view LabelBudget::Lookup(BudgetedLabel label, std::string_view value
   return kOtherLabel;
 }
 
-absl::Status LabelBudget::Load(const state::StateStore& store) {
+absl::Status LabelBudget::Open(const state::StateStore& store) {
   for (int i = 0; i < kBudgetedLabelCount; ++i) {
     const std::string prefix = KeyPrefix(static_cast<BudgetedLabel>(i));
     absl::Status status = store.Scan(

@@ -77,7 +77,7 @@ class LabelBudget final : public SignalSet {
   // through Admit() for the same event, so that an overflow counts once.
   std::string_view Lookup(BudgetedLabel label, std::string_view value) const;
 
-  absl::Status Load(const state::StateStore& store) override;
+  absl::Status Open(const state::StateStore& store) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms,
              int64_t as_of_ms) override {}
   void CollectChanges(state::WriteSet* changes) override;

@@ -49,9 +49,11 @@ ReleaseSignals::ReleaseSignals(ReleaseOptions options, LabelBudget* budget,
                                window::Aggregates* aggregates)
     : options_(options), budget_(budget), aggregates_(aggregates) {}
 
-absl::Status ReleaseSignals::Load(const state::StateStore& store) {
-  absl::Status status = store.Scan(
-      state::Family::kMeta, kReleasePrefix, [&](std::string_view key, std::string_view value) {
+absl::Status ReleaseSignals::Open(const state::StateStore& store) {
+  store_ = &store;
+  return store.Scan(
+      state::Family::kMeta, kReleasePrefix,
+      [&](std::string_view key, std::string_view value) {
         ReleaseState release;
         if (!release.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("release signals: unreadable release state");
@@ -61,31 +63,36 @@ absl::Status ReleaseSignals::Load(const state::StateStore& store) {
         releases_[name] = std::move(release);
         return absl::OkStatus();
       });
+}
+
+absl::Status ReleaseSignals::LoadTask(state::TaskId task) {
+  DropTask(task);
+  const std::string prefix = state::TaskKey(task, kHourPrefix);
+  absl::Status status = store_->Scan(
+      state::Family::kSignals, prefix, [&](std::string_view key, std::string_view value) {
+        FeatureHourState hour;
+        if (key.size() < prefix.size() + kHourKeyTail ||
+            !hour.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("release signals: unreadable ticket hour state");
+        }
+        const std::string_view feature =
+            key.substr(prefix.size(), key.size() - prefix.size() - kHourKeyTail);
+        const uint64_t biased = DecodeFixedBigEndian(key.substr(key.size() - 8), 8);
+        hours_[state::TaskKey(task, feature)][static_cast<int64_t>(biased ^ kSignBit)] =
+            hour;
+        return absl::OkStatus();
+      });
   if (!status.ok()) return status;
-  absl::StatusOr<std::vector<state::TaskId>> tasks =
-      state::StoredTasks(store, state::Family::kSignals);
-  if (!tasks.ok()) return tasks.status();
-  for (state::TaskId task : *tasks) {
-    const std::string prefix = state::TaskKey(task, kHourPrefix);
-    status = store.Scan(
-        state::Family::kSignals, prefix,
-        [&](std::string_view key, std::string_view value) {
-          FeatureHourState hour;
-          if (key.size() < prefix.size() + kHourKeyTail ||
-              !hour.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-            return absl::DataLossError("release signals: unreadable ticket hour state");
-          }
-          const std::string_view feature =
-              key.substr(prefix.size(), key.size() - prefix.size() - kHourKeyTail);
-          const uint64_t biased = DecodeFixedBigEndian(key.substr(key.size() - 8), 8);
-          hours_[state::TaskKey(task, feature)][static_cast<int64_t>(biased ^ kSignBit)] =
-              hour;
-          tasks_.insert(task);
-          return absl::OkStatus();
-        });
-    if (!status.ok()) return status;
-  }
+  tasks_.insert(task);
   return absl::OkStatus();
+}
+
+void ReleaseSignals::DropTask(state::TaskId task) {
+  tasks_.erase(task);
+  state::EraseTaskEntries(task, &hours_);
+  for (auto it = dirty_hours_.begin(); it != dirty_hours_.end();) {
+    it = state::TaskOfKey(it->first) == task ? dirty_hours_.erase(it) : std::next(it);
+  }
 }
 
 void ReleaseSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {

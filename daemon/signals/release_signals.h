@@ -71,7 +71,9 @@ class ReleaseSignals final : public SignalSet {
   // `budget` and `aggregates` must outlive this.
   ReleaseSignals(ReleaseOptions options, LabelBudget* budget, window::Aggregates* aggregates);
 
-  absl::Status Load(const state::StateStore& store) override;
+  absl::Status Open(const state::StateStore& store) override;
+  absl::Status LoadTask(state::TaskId task) override;
+  void DropTask(state::TaskId task) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
   void Advance(int64_t as_of_ms) override;
   void CollectChanges(state::WriteSet* changes) override;
@@ -105,7 +107,8 @@ class ReleaseSignals final : public SignalSet {
   absl::flat_hash_map<std::string, prodops::state::ReleaseState> releases_;
   // By state::TaskKey(task, feature label): tickets are a task's.
   absl::flat_hash_map<std::string, Hours> hours_;
-  absl::flat_hash_set<state::TaskId> tasks_;  // the tasks in hours_
+  absl::flat_hash_set<state::TaskId> tasks_;  // the tasks held
+  const state::StateStore* store_ = nullptr;  // set by Open()
   // Feature label -> the releases about it that an incident can still fail
   // (deployed, neither failed nor frozen): an incident ticket checks these,
   // not every release in its impact window (thousands, for teams that

@@ -23,11 +23,24 @@ class SignalSet {
  public:
   virtual ~SignalSet() = default;
 
-  // Restores the set's own state (beyond the Aggregates). Called once,
-  // after the Aggregates are loaded.
-  [[nodiscard]] virtual absl::Status Load(const state::StateStore& store) {
+  // Restores the set's own state (beyond the Aggregates): Open, then
+  // LoadTask for every task the store holds. Called once, after the
+  // Aggregates are loaded.
+  [[nodiscard]] absl::Status Load(const state::StateStore& store);
+
+  // Restores the state of the process (not of a task), and uses `store`
+  // for the tasks loaded from now on. Called once, before LoadTask.
+  [[nodiscard]] virtual absl::Status Open(const state::StateStore& store) {
     return absl::OkStatus();
   }
+  // Restores `task`'s state from the store given to Open: its partitions
+  // were assigned to this process. Called after the Aggregates loaded it.
+  [[nodiscard]] virtual absl::Status LoadTask(state::TaskId task) {
+    return absl::OkStatus();
+  }
+  // Forgets `task`'s state: its partitions were revoked, and what changed
+  // was collected (CollectChanges) first; anything not collected is lost.
+  virtual void DropTask(state::TaskId task) {}
 
   // Applies one valid event with occurred_at `occurred_ms`; `as_of_ms` is
   // the pipeline's watermark (see Pipeline::Watermark): events and timers

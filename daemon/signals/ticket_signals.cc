@@ -210,45 +210,21 @@ TicketSignals::TicketSignals(TicketOptions options, LabelBudget* budget,
       first_reply_(MetricOrDie(kFirstReplySeconds), TicketDurationBuckets()),
       resolution_(MetricOrDie(kResolutionSeconds), TicketDurationBuckets()) {}
 
-absl::Status TicketSignals::Load(const state::StateStore& store) {
+absl::Status TicketSignals::Open(const state::StateStore& store) {
   tickets_.clear();
   dirty_.clear();
   evictable_.clear();
   deleted_.clear();
   index_deletes_.clear();
   index_scanned_ms_ = 0;
+  tasks_.clear();
   store_ = &store;
   absl::StatusOr<std::string> marker = store.Get(state::Family::kMeta, kIndexMarkerKey);
   if (!marker.ok() && !absl::IsNotFound(marker.status())) return marker.status();
-  const bool indexed =
-      marker.ok() && *marker == BigEndian64(options_.closed_ticket_expiry_ms);
-  index_marker_dirty_ = !indexed;
-  absl::StatusOr<std::vector<state::TaskId>> tasks =
-      state::StoredTasks(store, state::Family::kTickets);
-  if (!tasks.ok()) return tasks.status();
-  tasks_.clear();
-  for (state::TaskId task : *tasks) {
-    tasks_.insert(task);
-    absl::Status status = store.Scan(
-        state::Family::kTickets, state::TaskPrefix(task) + kTicketPrefix,
-        [&](std::string_view record_key, std::string_view value) -> absl::Status {
-          TicketRecord record;
-          if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-            return absl::DataLossError("ticket state: unparsable record");
-          }
-          Ticket ticket(std::move(record));
-          // After the task prefix and the kind.
-          std::string key = TaskKey(task, state::OwnKeyOf(record_key).substr(1));
-          if (ticket.Dormant()) {
-            if (indexed) return absl::OkStatus();  // kept in the store only
-            // Written again with its index entry, then dropped from memory.
-            dirty_[key] = true;
-          }
-          tickets_.emplace(std::move(key), std::move(ticket));
-          return absl::OkStatus();
-        });
-    if (!status.ok()) return status;
-  }
+  // As the store was at the start: tasks loaded later, after the marker is
+  // written again, are indexed again too.
+  indexed_ = marker.ok() && *marker == BigEndian64(options_.closed_ticket_expiry_ms);
+  index_marker_dirty_ = !indexed_;
   absl::StatusOr<std::string> horizon = store.Get(state::Family::kMeta, kHorizonKey);
   if (horizon.ok() && horizon->size() == 8) {
     horizon_ms_ = static_cast<int64_t>(window::internal::DecodeFixedBigEndian(*horizon, 8));
@@ -256,6 +232,47 @@ absl::Status TicketSignals::Load(const state::StateStore& store) {
     return horizon.status();
   }
   return absl::OkStatus();
+}
+
+absl::Status TicketSignals::LoadTask(state::TaskId task) {
+  DropTask(task);
+  absl::Status status = store_->Scan(
+      state::Family::kTickets, state::TaskPrefix(task) + kTicketPrefix,
+      [&](std::string_view record_key, std::string_view value) -> absl::Status {
+        TicketRecord record;
+        if (!record.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("ticket state: unparsable record");
+        }
+        Ticket ticket(std::move(record));
+        // After the task prefix and the kind.
+        std::string key = TaskKey(task, state::OwnKeyOf(record_key).substr(1));
+        if (ticket.Dormant()) {
+          if (indexed_) return absl::OkStatus();  // kept in the store only
+          // Written again with its index entry, then dropped from memory.
+          dirty_[key] = true;
+        }
+        tickets_.emplace(std::move(key), std::move(ticket));
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  tasks_.insert(task);
+  // Its expiry index has not been visited yet.
+  index_scanned_ms_ = 0;
+  return absl::OkStatus();
+}
+
+void TicketSignals::DropTask(state::TaskId task) {
+  tasks_.erase(task);
+  state::EraseTaskEntries(task, &tickets_);
+  state::EraseTaskEntries(task, &dirty_);
+  state::EraseTaskEntries(task, &deleted_);
+  state::EraseTaskEntries(task, &evictable_);
+  // Index keys are store keys, which start with the task prefix too.
+  index_deletes_.erase(std::remove_if(index_deletes_.begin(), index_deletes_.end(),
+                                      [&](const std::string& key) {
+                                        return state::TaskOfKey(key) == task;
+                                      }),
+                       index_deletes_.end());
 }
 
 void TicketSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {

@@ -47,7 +47,7 @@ bool KeepsHourlyBuckets(const window::Aggregates& aggregates, int hours);
 // gone, or no longer due is dropped. Family::kMeta "tickets/index_expiry"
 // holds the closed_ticket_expiry_ms the index was built with; a state
 // without it, or built with another value, is loaded whole and indexed
-// again. Without a store (Load not called)
+// again. Without a store (Open not called)
 // everything stays in memory. Advance() visits every ticket in memory:
 // O(tickets in memory) per flush.
 //
@@ -62,7 +62,9 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   // `budget` and `aggregates` must outlive this.
   TicketSignals(TicketOptions options, LabelBudget* budget, window::Aggregates* aggregates);
 
-  [[nodiscard]] absl::Status Load(const state::StateStore& store) override;
+  [[nodiscard]] absl::Status Open(const state::StateStore& store) override;
+  [[nodiscard]] absl::Status LoadTask(state::TaskId task) override;
+  void DropTask(state::TaskId task) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
   void Advance(int64_t as_of_ms) override;
   void CollectChanges(state::WriteSet* changes) override;
@@ -125,7 +127,7 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   const StoredHistogram resolution_;
   // By task prefix + ticket_id.
   absl::flat_hash_map<std::string, Ticket> tickets_;
-  // The tasks with tickets (stored or seen since Load).
+  // The tasks held (loaded, or seen since Open).
   absl::flat_hash_set<state::TaskId> tasks_;
   // Tickets changed or deleted since the last CollectChanges().
   absl::flat_hash_map<std::string, bool> dirty_;
@@ -133,7 +135,7 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   // may still hold them (a failed write is retried later), so they must not
   // be read back. Cleared by Written().
   absl::flat_hash_set<std::string> deleted_;
-  // Where dormant tickets are kept; null until Load().
+  // Where dormant tickets are kept; null until Open().
   const state::StateStore* store_ = nullptr;
   // Dormant tickets collected for a write (or read back unchanged): Written()
   // drops them from memory.
@@ -144,6 +146,9 @@ class TicketSignals final : public SignalSet, private TicketObserver {
   // Index entries with an earlier expiry have been visited (new entries are
   // always later: a dormant ticket due by the horizon expires instead).
   int64_t index_scanned_ms_ = 0;
+  // Whether the index was built with closed_ticket_expiry_ms when the store
+  // was opened; if not, loaded tasks are indexed again.
+  bool indexed_ = false;
   // Whether the next CollectChanges() writes the index's 'i' entry.
   bool index_marker_dirty_ = false;
   uint64_t read_errors_ = 0;

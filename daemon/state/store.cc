@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/big_endian.h"
@@ -97,6 +98,17 @@ absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store, Family 
     from = PrefixSuccessor(TaskPrefix(*found));
     if (from.empty()) return tasks;  // the last possible task
   }
+}
+
+absl::StatusOr<std::vector<TaskId>> AllStoredTasks(const StateStore& store) {
+  std::set<TaskId> tasks;
+  for (Family family : {Family::kOffsets, Family::kCounters, Family::kBuckets,
+                        Family::kTickets, Family::kDedup, Family::kSignals}) {
+    absl::StatusOr<std::vector<TaskId>> stored = StoredTasks(store, family);
+    if (!stored.ok()) return stored.status();
+    tasks.insert(stored->begin(), stored->end());
+  }
+  return std::vector<TaskId>(tasks.begin(), tasks.end());
 }
 
 }  // namespace prodops::state

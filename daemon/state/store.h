@@ -92,11 +92,35 @@ std::string_view OwnKeyOf(std::string_view task_key);
 // task together), then the own key.
 std::string StoreKeyOf(std::string_view task_key, std::string_view kind);
 
+// Erases the entries of `task` from `container`, a map or set keyed by
+// TaskKey.
+template <typename Container>
+void EraseTaskEntries(TaskId task, Container* container) {
+  const std::string prefix = TaskPrefix(task);
+  for (auto it = container->begin(); it != container->end();) {
+    const std::string_view key = [&]() -> std::string_view {
+      if constexpr (requires { it->first; }) {
+        return it->first;
+      } else {
+        return *it;
+      }
+    }();
+    if (key.substr(0, kTaskPrefixBytes) == prefix) {
+      container->erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
 class StateStore;
 // The tasks with at least one key in `family`, ascending. Reads one key per
 // task.
 [[nodiscard]] absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store,
                                                               Family family);
+// The tasks with at least one key in any family that holds task state,
+// ascending.
+[[nodiscard]] absl::StatusOr<std::vector<TaskId>> AllStoredTasks(const StateStore& store);
 
 // Durable key-value state. Single writer: the pipeline thread. Errors are
 // values; an error from Write means nothing of the WriteSet was applied.

@@ -41,10 +41,7 @@ Aggregates::Aggregates(Options options)
       totals_(options_.windows) {}
 
 absl::Status Aggregates::Load(const state::StateStore& store) {
-  store_ = &store;
-  tasks_.clear();
-  totals_.Clear();
-  current_ = nullptr;
+  Open(store);
   std::set<state::TaskId> stored;
   for (state::Family family : {state::Family::kCounters, state::Family::kBuckets}) {
     absl::StatusOr<std::vector<state::TaskId>> tasks = state::StoredTasks(store, family);
@@ -52,21 +49,48 @@ absl::Status Aggregates::Load(const state::StateStore& store) {
     stored.insert(tasks->begin(), tasks->end());
   }
   for (state::TaskId task : stored) {
-    auto aggregates = std::make_unique<TaskAggregates>(options_, task, &totals_);
-    if (absl::Status s = aggregates->Load(store); !s.ok()) {
+    if (absl::Status s = LoadTask(task); !s.ok()) {
       tasks_.clear();  // half-loaded state must not be mistaken for the real one
       return s;
     }
-    tasks_.emplace(task, std::move(aggregates));
   }
+  return absl::OkStatus();
+}
+
+void Aggregates::Open(const state::StateStore& store) {
+  store_ = &store;
+  tasks_.clear();
+  totals_.Clear();
+  current_ = nullptr;
+}
+
+absl::Status Aggregates::LoadTask(state::TaskId task) {
+  auto aggregates = std::make_unique<TaskAggregates>(options_, task, &totals_);
+  if (absl::Status s = aggregates->Load(*store_); !s.ok()) return s;
+  DropTask(task);
+  tasks_.emplace(task, std::move(aggregates));
+  // The shared totals lack the new task's buckets.
+  totals_.Clear();
   ShareBudget();
   return absl::OkStatus();
 }
 
+void Aggregates::DropTask(state::TaskId task) {
+  const auto it = tasks_.find(task);
+  if (it == tasks_.end()) return;
+  if (current_ == it->second.get()) current_ = nullptr;
+  tasks_.erase(it);
+  // The shared totals hold the dropped task's buckets.
+  totals_.Clear();
+  ShareBudget();
+}
+
+bool Aggregates::HoldsTask(state::TaskId task) const { return tasks_.contains(task); }
+
 TaskAggregates& Aggregates::AddTask(state::TaskId task) {
   // Empty: the shared totals stay as they are.
   auto aggregates = std::make_unique<TaskAggregates>(options_, task, &totals_);
-  if (store_ != nullptr) aggregates->UseStore(*store_);  // Load() found nothing for it
+  if (store_ != nullptr) aggregates->UseStore(*store_);  // new to the store
   TaskAggregates& added = *aggregates;
   tasks_.emplace(task, std::move(aggregates));
   ShareBudget();

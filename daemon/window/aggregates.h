@@ -38,9 +38,18 @@ class Aggregates {
   using Options = TaskAggregates::Options;
   explicit Aggregates(Options options);
 
-  // Replaces the in-memory state with every task the store holds. Call
-  // once, before any update. `store` must outlive this object.
+  // Replaces the in-memory state with every task the store holds: Open,
+  // then LoadTask for each. Call once, before any update. `store` must
+  // outlive this object.
   [[nodiscard]] absl::Status Load(const state::StateStore& store);
+  // Holds no task, and uses `store` for the tasks loaded or added from now
+  // on.
+  void Open(const state::StateStore& store);
+  // Loads `task` from the store given to Open (replacing it if held).
+  [[nodiscard]] absl::Status LoadTask(state::TaskId task);
+  // Forgets `task`; changes not yet collected (CollectChanges) are lost.
+  void DropTask(state::TaskId task);
+  bool HoldsTask(state::TaskId task) const;
 
   // Where the next updates go; creates the task (empty) if it is new.
   void SelectTask(state::TaskId task);
@@ -130,7 +139,7 @@ class Aggregates {
   mutable WindowTotals totals_;
   absl::flat_hash_map<state::TaskId, std::unique_ptr<TaskAggregates>> tasks_;
   TaskAggregates* current_ = nullptr;
-  const state::StateStore* store_ = nullptr;  // set by Load()
+  const state::StateStore* store_ = nullptr;  // set by Open()
 };
 
 }  // namespace prodops::window

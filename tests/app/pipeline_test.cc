@@ -303,11 +303,12 @@ TEST_F(PipelineTest, APartitionReadAheadCannotMakeAnotherOnesEventsLate) {
     options.time_mode = TimeMode::kEventTime;
     options.max_future_ms = 0;
     Pipeline pipeline(options, &store, &clock_);
-    EXPECT_TRUE(pipeline.Load().ok());
+    EXPECT_TRUE(
+        pipeline.Load(report_partitions ? TaskLoading::kOnAssignment : TaskLoading::kAll)
+            .ok());
     const ingest::TopicPartition p0{"events", 0};
     const ingest::TopicPartition p1{"events", 1};
     if (report_partitions) {
-      pipeline.WaitForAssignment();
       pipeline.SetAssigned(p0, true);
       pipeline.SetAssigned(p1, true);
       pipeline.SetEndOffset(p0, 3);
@@ -438,6 +439,69 @@ TEST_F(PipelineTest, FailingWritesBackOffAndAskTheSourceToPauseWhenTheCacheIsFul
   EXPECT_EQ(ParseExposition(Exposition(pipeline))
                 .at("prodops_events_ingested_total{topic=\"usage\"}"),
             2000);
+}
+
+// A consumer group member holds the tasks of its partitions only: a
+// revoked partition's task leaves memory and the exposition after its last
+// flush, and comes back from the store, exactly, when it is assigned again.
+TEST_F(PipelineTest, AGroupMemberExposesOnlyTheTasksOfItsAssignedPartitions) {
+  PipelineOptions options = Options();
+  options.topics.push_back({"events", decode::Format::kJson, decode::Content::kEnvelope});
+  const ingest::TopicPartition usage0{"usage", 0};
+  const ingest::TopicPartition usage1{"usage", 1};
+  const ingest::TopicPartition events1{"events", 1};
+  const auto value = [](const Pipeline& pipeline, const std::string& series) {
+    const auto samples = ParseExposition(Exposition(pipeline));
+    const auto it = samples.find(series);
+    return it == samples.end() ? -1 : it->second;
+  };
+  const std::string ingested_usage = "prodops_events_ingested_total{topic=\"usage\"}";
+  const std::string open_tickets =
+      "prodops_tickets_open{priority=\"urgent\",team=\"support\"}";
+  {
+    Pipeline pipeline(options, &store_, &clock_);
+    ASSERT_TRUE(pipeline.Load(TaskLoading::kOnAssignment).ok());
+    for (const auto& tp : {usage0, usage1, events1}) pipeline.SetAssigned(tp, true);
+    Feed(pipeline, 0, 30);
+    Feed(pipeline, 30, 50, /*partition=*/1);
+    pipeline.ProcessMessage(
+        {"events", 1, 0, {}, EventJson(UrgentTicket(TicketEvent::CREATED, kT0))});
+    ASSERT_TRUE(pipeline.Flush().ok());
+    EXPECT_EQ(value(pipeline, ingested_usage), 50);
+    EXPECT_EQ(value(pipeline, open_tickets), 1);
+
+    // Task 1 leaves with the last of its partitions.
+    pipeline.SetAssigned(usage1, false);
+    EXPECT_EQ(value(pipeline, ingested_usage), 50);
+    pipeline.SetAssigned(events1, false);
+    EXPECT_EQ(value(pipeline, ingested_usage), 30);
+    EXPECT_EQ(value(pipeline, open_tickets), -1);
+    EXPECT_EQ(pipeline.NextOffset(usage1), std::nullopt);
+    EXPECT_EQ(pipeline.aggregates().Tasks(), std::vector<state::TaskId>{0});
+
+    // And comes back from the store as it was.
+    pipeline.SetAssigned(usage1, true);
+    EXPECT_TRUE(pipeline.status().ok()) << pipeline.status();
+    EXPECT_EQ(value(pipeline, ingested_usage), 50);
+    EXPECT_EQ(value(pipeline, open_tickets), 1);
+    EXPECT_EQ(pipeline.NextOffset(usage1), 50);
+    EXPECT_EQ(pipeline.NextOffset(events1), 1);
+    // Its ids are held again: a copy is a duplicate.
+    pipeline.ProcessMessage({"usage", 1, 50, {}, UsageJson(45, kT0 - 60'000 * 15)});
+    EXPECT_EQ(value(pipeline, ingested_usage), 50);
+    EXPECT_EQ(value(pipeline, "prodops_events_duplicate_total{topic=\"usage\"}"), 1);
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  // A new member holds nothing until its first assignment, then only its
+  // tasks.
+  Pipeline member(options, &store_, &clock_);
+  ASSERT_TRUE(member.Load(TaskLoading::kOnAssignment).ok());
+  EXPECT_EQ(value(member, ingested_usage), -1);
+  member.SetAssigned(events1, true);
+  EXPECT_EQ(value(member, ingested_usage), 20);
+  EXPECT_EQ(value(member, open_tickets), 1);
+  EXPECT_EQ(member.NextOffset(usage0), std::nullopt);
+  EXPECT_EQ(member.NextOffset(usage1), 51);
 }
 
 }  // namespace

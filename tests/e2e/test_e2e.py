@@ -120,6 +120,21 @@ NOW_DEPENDENT = frozenset((
     "prodops_firefighting_spike", "prodops_feature_adoption_ratio",
     "prodops_feature_tickets_per_1k_users", "prodops_feature_howto_share"))
 
+# The members of the consumer-group scenario: three start, the second is
+# killed, the fourth joins.
+GROUP_MEMBERS = ("group0", "group1", "group2", "group3")
+# The metrics whose sum over the members of a group is the single process's
+# value: counts of events, tickets and users, each kept by the task its
+# event came from. Not the ratios and scores computed from them, nor
+# maxima and ages, nor prodops_change_failures_total (a release and the
+# incident that fails it may be in different members' tasks), nor
+# prodops_label_overflow_total (each member admits labels on its own).
+GROUP_ADDITIVE = tuple(sorted(
+    name for name, kind in reference.METRIC_KINDS.items()
+    if kind == "exact" and name not in (
+        "prodops_change_failures_total", "prodops_label_overflow_total",
+        "prodops_firefighting_spike")))
+
 max_hll_error_seen = 0.0
 RUN_ID = "%x" % int(time.time())
 
@@ -287,7 +302,8 @@ class Scenario:
             f.write(self.config_text(options))
         return path
 
-    def config_text(self, options):
+    def config_text(self, options, state_dir=None, port=None):
+        """The config; a group member's has its own `state_dir` and `port`."""
         lines = ['kafka {', '  bootstrap_servers: "%s"' % bootstrap(),
                  '  group_id: "e2e-%s-%s"' % (RUN_ID, self.name)]
         for k, v in (("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000"),
@@ -298,9 +314,9 @@ class Scenario:
             lines.append('topic { name: "%s" format: %s content: %s }' % (topic, t[3], t[4]))
         if self.edge_topic:
             lines.append('topic { name: "%s" format: JSON content: ENVELOPE }' % self.edge_topic)
-        lines.append('state { dir: "%s" }' % os.path.join(self.dir, "state"))
+        lines.append('state { dir: "%s" }' % (state_dir or os.path.join(self.dir, "state")))
         lines.append('ingest { dead_letter_topic: "%s" }' % self.dead_letter_topic)
-        lines.append('http { listen_address: "127.0.0.1:%d" }' % self.port)
+        lines.append('http { listen_address: "127.0.0.1:%d" }' % (port or self.port))
         return "\n".join(lines) + "\n" + options.textproto()
 
     def loadgen(self, events, start_ms, rate=0, users=20000, events_per_second=1000):
@@ -339,6 +355,15 @@ class Scenario:
         with open(self.edge_file(), "w") as f:
             for event in events:
                 f.write(json.dumps(event) + "\n")
+
+    def create_topics(self):
+        """Creates the input topics (the broker creates a topic a producer
+        asks metadata for): the consumer group is subscribed to the first,
+        which must exist for partitions to be assigned."""
+        for topic in self.all_topics():
+            poll("topic %s to exist" % topic, lambda: "partition " in subprocess.run(
+                ["kcat", "-L", "-b", bootstrap(), "-t", topic], capture_output=True,
+                text=True, timeout=30).stdout, 30)
 
     def produce_edge_events(self):
         """Writes the edge events to the edge topic, all with one key (one
@@ -422,7 +447,8 @@ class EndToEnd(unittest.TestCase):
                 raise AssertionError(tool + " not found (scripts/setup installs prometheus)")
         cls.work = tempfile.mkdtemp(prefix="prodopsd-e2e-")
         cls.ports = {name: free_port()
-                     for name in ("live", "crash", "restart", "deadletters", "spike")}
+                     for name in ("live", "crash", "restart", "deadletters", "spike")
+                     + GROUP_MEMBERS}
         cls.prometheus_port = free_port()
         cls.start_prometheus()
         # Every scenario starts ~45 min ago: all windows cover all its events.
@@ -458,8 +484,11 @@ class EndToEnd(unittest.TestCase):
                     + "scrape_configs:\n"
                     "  - job_name: prodopsd\n    static_configs:\n")
             for name, port in cls.ports.items():
-                f.write("      - targets: ['127.0.0.1:%d']\n        labels: {scenario: %s}\n"
-                        % (port, name))
+                # The members of a group are one scenario.
+                labels = ("scenario: group, member: " + name if name in GROUP_MEMBERS
+                          else "scenario: " + name)
+                f.write("      - targets: ['127.0.0.1:%d']\n        labels: {%s}\n"
+                        % (port, labels))
         cls.prometheus = Process("prometheus", [
             "prometheus", "--config.file=" + config,
             "--storage.tsdb.path=" + os.path.join(cls.work, "prometheus-data"),
@@ -534,7 +563,7 @@ class EndToEnd(unittest.TestCase):
                 self.assertEqual(got[k], v, "%s: %s is exact up to %d" % (
                     what, k, EXACT_DISTINCT_LIMIT))
             error = abs(got[k] - v) / v
-            worst = max(worst, (error, k))
+            worst = max(worst, (error, k), key=lambda pair: pair[0])
             self.assertLessEqual(error, HLL_MAX_ERROR, "%s: %s = %s, reference %s" % (
                 what, k, got[k], v))
         max_hll_error_seen = max(max_hll_error_seen, worst[0])
@@ -830,6 +859,7 @@ class EndToEnd(unittest.TestCase):
                                     input="\n".join(lines) + "\n", capture_output=True,
                                     text=True, timeout=60)
             self.assertEqual(result.returncode, 0, result.stderr)
+        s.create_topics()
         s.start_daemon()
         poll("the daemon to read the tickets", lambda: s.ingested() == len(tickets) + 1, 120)
         values = parse_exposition(s.metrics())
@@ -867,6 +897,109 @@ class EndToEnd(unittest.TestCase):
         poll("the crash daemon to catch up", lambda: s.caught_up(events), 180)
         log("crash: caught up %.1f s after the last restart" % (time.monotonic() - restarted))
         self.assert_all_signals_now(s, "after 3 SIGKILLs")
+
+    def test_consumer_group_members_sum_to_a_single_process(self):
+        """Three members share the topics; one is SIGKILLed, another joins.
+        Each member exposes only the tasks of the partitions it holds, so
+        the sums over the members, through Prometheus, are the single
+        process's values, and no partition is reported twice."""
+        s = Scenario("group", self.work, self.ports["group0"], options=SIMULATOR_OPTIONS)
+        self.scenarios = getattr(self, "scenarios", []) + [s]
+        events = 60_000
+        proc = s.loadgen(events, self.start_ms, rate=3000, users=2000)
+        members = {}
+
+        def start(name):
+            config = os.path.join(s.dir, name + ".textproto")
+            with open(config, "w") as f:
+                f.write(s.config_text(s.options, os.path.join(s.dir, name),
+                                      self.ports[name]))
+            members[name] = Process("prodopsd-" + name, [DAEMON, "--config", config],
+                                    os.path.join(s.dir, name + ".log"))
+            poll(name + " to serve /metrics",
+                 lambda: http_get(self.ports[name], "/metrics")[0] == 200, 30)
+
+        def exposed(name):
+            """The member's lag series (the partitions it holds) and its
+            events ingested."""
+            process = members[name]
+            if process.popen.poll() is not None:
+                raise AssertionError("%s exited:\n%s" % (name, process.tail()))
+            status, body = http_get(self.ports[name], "/metrics")
+            if status != 200:
+                return {}, 0
+            values = parse_exposition(body)
+            lags = only(values, "prodops_consumer_lag_messages")
+            return lags, sum(only(values, "prodops_events_ingested_total").values())
+
+        def held(names):
+            """{series of a partition's lag: [members reporting it]}, the
+            lags, and the events ingested, over `names`."""
+            reporters, lags, ingested = {}, {}, 0
+            for name in names:
+                member_lags, member_ingested = exposed(name)
+                for k, v in member_lags.items():
+                    reporters.setdefault(k, []).append(name)
+                    lags[k] = v
+                ingested += member_ingested
+            return reporters, lags, ingested
+
+        try:
+            for name in GROUP_MEMBERS[:3]:
+                start(name)
+            poll("group: 15000 events ingested over three members",
+                 lambda: held(GROUP_MEMBERS[:3])[2] >= 15_000, 120)
+            members["group1"].stop(signal.SIGKILL)
+            killed = time.monotonic()
+            survivors = ("group0", "group2")
+            partitions = len(s.topics) * PARTITIONS
+            poll("group: the killed member's partitions assigned to the others",
+                 lambda: len(held(survivors)[0]) == partitions, 60)
+            log("group: every partition held again %.1f s after a member's SIGKILL"
+                % (time.monotonic() - killed))
+            start("group3")
+            live = ("group0", "group2", "group3")
+            poll("group: the new member holds partitions",
+                 lambda: bool(exposed("group3")[0]), 60)
+            s.finish_loadgen(proc, 180)
+
+            def caught_up():
+                reporters, lags, ingested = held(live)
+                return (len(reporters) == partitions and not any(lags.values())
+                        and ingested == events)
+            poll("group: the members to catch up", caught_up, 180)
+            reporters, _, _ = held(live)
+            self.assertEqual({k: v for k, v in reporters.items() if len(v) != 1}, {},
+                             "partitions reported by more than one member")
+            log("group: partitions per member: %s" % {
+                name: sum(1 for v in reporters.values() if v == [name]) for name in live})
+            # Two scrapes after the last change: every member's latest
+            # snapshot is in Prometheus.
+            time.sleep(2.5)
+            read_at = time.time()
+            ref = s.reference()
+            expected = ref.values(int(read_at * 1000))
+            actual = {}
+            for name in GROUP_ADDITIVE + (DISTINCT,):
+                for sample in self.prom_query(
+                        'sum without (instance, job, member, scenario) (%s{scenario="group"})'
+                        % name, read_at):
+                    actual[key(name, sample["metric"])] = float(sample["value"][1])
+            problems = []
+            for name in GROUP_ADDITIVE:
+                want, got = only(expected, name), only(actual, name)
+                # A series that is 0 in the reference may be absent in
+                # every member.
+                missing = [k for k in want if k not in got and want[k] != 0]
+                extra = [k for k in got if k not in want and got[k] != 0]
+                wrong = ["%s: %s, not %s" % (k, got[k], want[k])
+                         for k in want if k in got and got[k] != want[k]]
+                problems += missing + extra + wrong
+            self.assertEqual(problems, [], "sums over the group's members")
+            self.assert_distinct_close(expected, actual, "group: summed over the members")
+        finally:
+            for process in members.values():
+                process.stop(signal.SIGKILL)
 
     def test_broker_restart_readyz_and_exact_values(self):
         s = self.new_scenario("restart", options=SIMULATOR_OPTIONS)

@@ -210,13 +210,15 @@ TEST_F(BenchModeTest, ExitsOnceCaughtUpWithTheExactCountAndDurableState) {
 
   // And the counts those runs left in the state are exact.
   testing::DaemonProcess daemon({"--config", config_path_}, dir_.File("daemon.log"));
-  // The first snapshot, served from the start, is the state as loaded.
-  testing::HttpResponse response;
-  for (int i = 0; i < 300 && response.status != 200; ++i) {
+  // The tasks' state is loaded when the group assigns their partitions
+  // (all at once to a lone member); nothing is left to consume, so the
+  // first snapshot that has them is the state as loaded.
+  testing::Samples samples;
+  for (int i = 0;
+       i < 300 && testing::SumOf(samples, "prodops_events_ingested_total") == 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    response = testing::HttpGet(port_, "/metrics");
+    samples = testing::ParseExposition(testing::HttpGet(port_, "/metrics").body);
   }
-  const testing::Samples samples = testing::ParseExposition(response.body);
   EXPECT_EQ(testing::SumOf(samples, "prodops_events_ingested_total"), 5250)
       << testing::ReadFile(dir_.File("daemon.log"));
   EXPECT_EQ(testing::SumOf(samples, "prodops_events_rejected_total"), 2);
