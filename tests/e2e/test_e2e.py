@@ -971,7 +971,7 @@ class EndToEnd(unittest.TestCase):
             reporters, _, _ = held(live)
             self.assertEqual({k: v for k, v in reporters.items() if len(v) != 1}, {},
                              "partitions reported by more than one member")
-            log("group: partitions per member: %s" % {
+            log("group: partitions (of every topic) per member: %s" % {
                 name: sum(1 for v in reporters.values() if v == [name]) for name in live})
             # Two scrapes after the last change: every member's latest
             # snapshot is in Prometheus.

@@ -766,7 +766,7 @@ TEST(TasksTest, EachTaskIsStoredUnderItsOwnPrefixAndLoadsOnItsOwn) {
   EXPECT_TRUE(Collect(loaded).empty());
 }
 
-TEST(TasksTest, TheBucketCacheBudgetIsSharedAmongTasks) {
+TEST(TasksTest, ATinyBucketCacheBudgetOverSeveralTasksStillReadsExactly) {
   MemoryStore store;
   Aggregates aggregates(WithBudget(1));
   ASSERT_TRUE(aggregates.Load(store).ok());
