@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,12 @@ constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  prodopsd --config FILE [--exit-when-caught-up]\n"
-    "                                         run the daemon; with the switch, exit\n"
-    "                                         once every partition is read to its end\n"
-    "                                         and print a JSON line with events/s\n"
+    "  prodopsd --config FILE [--group-instance-id ID] [--exit-when-caught-up]\n"
+    "                                         run the daemon; the id overrides\n"
+    "                                         kafka.group_instance_id; with the\n"
+    "                                         switch, exit once every partition is\n"
+    "                                         read to its end and print a JSON line\n"
+    "                                         with events/s\n"
     "  prodopsd check-config FILE             validate a config file\n"
     "  prodopsd replay --config FILE --input EVENTS [--input MORE]\n"
     "                  [--format json|protobuf] [--state-dir DIR]\n"
@@ -138,12 +141,18 @@ void TuneMalloc() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
 }
 
-int RunDaemon(const std::string& path, bool exit_when_caught_up) {
+// `group_instance_id`, if set, replaces the config's.
+int RunDaemon(const std::string& path,
+              const std::optional<std::string>& group_instance_id,
+              bool exit_when_caught_up) {
   TuneMalloc();
   absl::StatusOr<prodops::v1::DaemonConfig> config = LoadConfig(path);
   if (!config.ok()) {
     std::cerr << config.status().message() << "\n";
     return kExitUsage;
+  }
+  if (group_instance_id.has_value()) {
+    config->mutable_kafka()->set_group_instance_id(*group_instance_id);
   }
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGINT, OnStopSignal);
@@ -212,10 +221,21 @@ int RunCommandLine(int argc, char** argv) {
     }
   }
   if (!ParseFlags(valued, 0, &flags, &error)) return UsageError(error);
-  if (flags.size() != 1 || !flags.contains("config") || flags.at("config").size() != 1) {
+  for (const auto& [name, values] : flags) {
+    if (name != "config" && name != "group-instance-id") {
+      return UsageError(absl::StrCat("unknown flag --", name));
+    }
+    if (values.size() != 1) return UsageError(absl::StrCat("--", name, " given twice"));
+  }
+  if (!flags.contains("config")) {
     return UsageError("the daemon takes exactly one --config FILE");
   }
-  return RunDaemon(flags.at("config")[0], exit_when_caught_up);
+  std::optional<std::string> group_instance_id;
+  if (flags.contains("group-instance-id")) {
+    group_instance_id = flags.at("group-instance-id")[0];
+    if (group_instance_id->empty()) return UsageError("--group-instance-id is empty");
+  }
+  return RunDaemon(flags.at("config")[0], group_instance_id, exit_when_caught_up);
 }
 
 }  // namespace prodops::app

@@ -164,6 +164,7 @@ ingest::ConsumerOptions ToConsumerOptions(const DaemonConfig& config,
   ingest::ConsumerOptions options;
   options.bootstrap_servers = bootstrap_servers;
   options.group_id = config.kafka().group_id();
+  options.group_instance_id = config.kafka().group_instance_id();
   for (const TopicConfig& topic : config.topic()) options.topics.push_back(topic.name());
   options.extra_properties = ToKafkaProperties(config);
   return options;

@@ -97,6 +97,7 @@ struct RefusedProperty {
 };
 constexpr RefusedProperty kRefusedProperties[] = {
     {"group.id", "; use kafka.group_id"},
+    {"group.instance.id", "; use kafka.group_instance_id"},
     {"bootstrap.servers", "; use kafka.bootstrap_servers"},
     {"enable.auto.commit", ""},
     {"enable.auto.offset.store", ""},

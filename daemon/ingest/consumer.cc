@@ -240,6 +240,9 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
       {"statistics.interval.ms", "1000"},
       {"enable.partition.eof", "false"},
   };
+  if (!options.group_instance_id.empty()) {
+    properties["group.instance.id"] = options.group_instance_id;
+  }
   for (const auto& [name, value] : options.extra_properties) properties[name] = value;
 
   auto impl = std::make_unique<Impl>();

@@ -40,6 +40,8 @@ struct ConsumerOptions {
   std::vector<std::string> topics;
   // Passed to librdkafka after prodopsd's own settings (security, tuning).
   KafkaProperties extra_properties;
+  // Static membership (group.instance.id); empty: dynamic.
+  std::string group_instance_id;
   // client.id. Default: "prodopsd".
   std::string client_id = "prodopsd";
 };

@@ -274,6 +274,7 @@ TEST(ParseConfigTest, RefusesPropertiesThatProdopsdOwns) {
   };
   const Case cases[] = {
       {"group.id", "; use kafka.group_id"},
+      {"group.instance.id", "; use kafka.group_instance_id"},
       {"bootstrap.servers", "; use kafka.bootstrap_servers"},
       {"enable.auto.commit", ""},
       {"enable.auto.offset.store", ""},

@@ -914,8 +914,10 @@ class EndToEnd(unittest.TestCase):
             with open(config, "w") as f:
                 f.write(s.config_text(s.options, os.path.join(s.dir, name),
                                       self.ports[name]))
-            members[name] = Process("prodopsd-" + name, [DAEMON, "--config", config],
-                                    os.path.join(s.dir, name + ".log"))
+            # Static members, as the StatefulSet runs them.
+            members[name] = Process("prodopsd-" + name, [
+                DAEMON, "--config", config, "--group-instance-id", name],
+                os.path.join(s.dir, name + ".log"))
             poll(name + " to serve /metrics",
                  lambda: http_get(self.ports[name], "/metrics")[0] == 200, 30)
 

@@ -277,6 +277,21 @@ TEST(CommandLineTest, UnknownUsageExitsWith2) {
   EXPECT_NE(err.find("usage:"), std::string::npos);
 }
 
+TEST(CommandLineTest, DaemonFlagsAreCheckedBeforeTheConfigIsRead) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--config", kConfig, "--group"}, "--group needs a value"},
+      {{"--config", kConfig, "--group", "x"}, "unknown flag --group"},
+      {{"--config", kConfig, "--group-instance-id", ""}, "--group-instance-id is empty"},
+      {{"--config", kConfig, "--config", kConfig}, "--config given twice"},
+      {{"--group-instance-id", "a"}, "the daemon takes exactly one --config FILE"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::string out, err;
+    EXPECT_EQ(testing::RunDaemonCommand(args, &out, &err), 2) << message;
+    EXPECT_EQ(err.rfind("prodopsd: " + message + "\n", 0), 0u) << err;
+  }
+}
+
 // The same events as length-delimited binary protobuf (`--format protobuf`)
 // give the same exposition as NDJSON. Lines that are not even JSON have no
 // protobuf form, so both sides replay the lines protobuf's own JSON parser

@@ -86,7 +86,7 @@ class FaultInjectionTest : public ::testing::Test {
                   "\" group_id: \"", name, "\"\n",
                   // Static membership: a restarted instance takes its partitions
                   // back without waiting for the killed one's session to end.
-                  "  properties { key: \"group.instance.id\" value: \"", name, "-0\" }\n",
+                  "  group_instance_id: \"", name, "-0\"\n",
                   "  properties { key: \"session.timeout.ms\" value: \"3000\" }\n",
                   "  properties { key: \"heartbeat.interval.ms\" value: \"300\" }\n}\n",
                   "topic { name: \"", kTopic, "\" format: PROTOBUF content: ENVELOPE }\n",
