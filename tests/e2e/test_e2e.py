@@ -1007,9 +1007,12 @@ class EndToEnd(unittest.TestCase):
         s = self.new_scenario("restart", options=SIMULATOR_OPTIONS)
         events = 60_000
         proc = s.loadgen(events, self.start_ms, rate=2000)
-        s.start_daemon()
         # Every topic must exist before the outage: a topic that the broker
-        # would auto-create while it is down is refused to the producer.
+        # would auto-create while it is down is refused to the producer. (An
+        # assigned partition does not say so: the partitions of a topic that
+        # does not exist yet are assigned too.)
+        s.create_topics()
+        s.start_daemon()
         poll("restart: every partition assigned and some events ingested",
              lambda: s.assigned() == len(s.topics) * PARTITIONS and s.ingested() >= events // 5,
              120)
