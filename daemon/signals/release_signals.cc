@@ -90,9 +90,7 @@ absl::Status ReleaseSignals::LoadTask(state::TaskId task) {
 void ReleaseSignals::DropTask(state::TaskId task) {
   tasks_.erase(task);
   state::EraseTaskEntries(task, &hours_);
-  for (auto it = dirty_hours_.begin(); it != dirty_hours_.end();) {
-    it = state::TaskOfKey(it->first) == task ? dirty_hours_.erase(it) : std::next(it);
-  }
+  state::EraseTaskEntries(task, &dirty_hours_);
 }
 
 void ReleaseSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {

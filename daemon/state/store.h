@@ -92,8 +92,8 @@ std::string_view OwnKeyOf(std::string_view task_key);
 // task together), then the own key.
 std::string StoreKeyOf(std::string_view task_key, std::string_view kind);
 
-// Erases the entries of `task` from `container`, a map or set keyed by
-// TaskKey.
+// Erases the entries of `task` from `container`: a map or set keyed by
+// TaskKey, or a set of pairs whose first is one.
 template <typename Container>
 void EraseTaskEntries(TaskId task, Container* container) {
   const std::string prefix = TaskPrefix(task);
