@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "daemon/app/options.h"
 #include "daemon/common/log.h"
+#include "daemon/ingest/admin.h"
 #include "daemon/signals/catalog.h"
 
 namespace prodops::app {
@@ -27,6 +28,29 @@ prometheus::MetricFamily LiveValue(std::string_view name, double value) {
   return family;
 }
 
+// The changelog over `local`, with its topics in place: as many partitions
+// as the first input topic, which must exist.
+absl::StatusOr<std::unique_ptr<ingest::ChangelogStore>> StartChangelog(
+    const prodops::v1::DaemonConfig& config, const std::string& bootstrap,
+    state::StateStore* local) {
+  absl::StatusOr<std::unique_ptr<ingest::KafkaAdmin>> admin =
+      ingest::KafkaAdmin::Create(bootstrap, ToKafkaProperties(config));
+  if (!admin.ok()) return admin.status();
+  const std::string& first = config.topic(0).name();
+  absl::StatusOr<int> partitions = (*admin)->PartitionCount(first);
+  if (!partitions.ok()) {
+    return absl::Status(
+        partitions.status().code(),
+        absl::StrCat("the changelog topics get as many partitions as input topic ", first,
+                     ", which must exist first: ", partitions.status().message()));
+  }
+  if (absl::Status s = (*admin)->EnsureTopics(ChangelogTopics(config, *partitions));
+      !s.ok()) {
+    return s;
+  }
+  return ingest::ChangelogStore::Create(ToChangelogOptions(config, bootstrap), local);
+}
+
 }  // namespace
 
 Daemon::Daemon(const prodops::v1::DaemonConfig& config) : config_(config) {}
@@ -37,6 +61,7 @@ Daemon::~Daemon() {
   simulator_.reset();
   consumer_.reset();
   pipeline_.reset();
+  changelog_.reset();
   dead_letters_.reset();  // delivers what it holds while the cluster is up
   feed_.reset();
   mock_cluster_.reset();
@@ -64,6 +89,12 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
       topics.emplace_back(config.ingest().dead_letter_topic(), 1);
     }
     if (!config.output().topic().empty()) topics.emplace_back(config.output().topic(), 1);
+    if (!config.state().changelog().topic_prefix().empty()) {
+      for (const ingest::TopicSpec& spec :
+           ChangelogTopics(config, static_cast<int>(config.topic(0).partitions()))) {
+        topics.emplace_back(spec.name, spec.partitions);
+      }
+    }
     for (const auto& [name, partitions] : topics) {
       if (absl::Status s = daemon->mock_cluster_->CreateTopic(name, partitions);
           !s.ok()) {
@@ -92,9 +123,21 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
     daemon->feed_ = *std::move(outbox);
   }
 
-  daemon->pipeline_ = std::make_unique<Pipeline>(
-      ToPipelineOptions(config), daemon->store_.get(), &daemon->clock_,
-      daemon->dead_letters_.get(), daemon->feed_.get());
+  state::StateStore* state = daemon->store_.get();
+  if (!config.state().changelog().topic_prefix().empty()) {
+    absl::StatusOr<std::unique_ptr<ingest::ChangelogStore>> changelog =
+        StartChangelog(config, bootstrap, daemon->store_.get());
+    if (!changelog.ok()) return changelog.status();
+    daemon->changelog_ = *std::move(changelog);
+    // Restores run inside rebalances, between polls: progress is published
+    // from there.
+    daemon->changelog_->SetProgressCallback([d = daemon.get()] { d->Publish(); });
+    state = daemon->changelog_.get();
+  }
+
+  daemon->pipeline_ =
+      std::make_unique<Pipeline>(ToPipelineOptions(config), state, &daemon->clock_,
+                                 daemon->dead_letters_.get(), daemon->feed_.get());
   // A group member holds, and exposes, only the tasks of its partitions.
   if (absl::Status s = daemon->pipeline_->Load(TaskLoading::kOnAssignment); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("cannot load state from ",
@@ -280,6 +323,20 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
         LiveValue(signals::kDedupFilterBytes, static_cast<double>(dedup->FilterBytes())));
     families.push_back(LiveValue(signals::kDedupStoreReadsTotal,
                                  static_cast<double>(dedup->store_reads())));
+  }
+
+  if (changelog_ != nullptr) {
+    const ingest::ChangelogStats& stats = changelog_->stats();
+    families.push_back(LiveValue(signals::kChangelogRecordsWrittenTotal,
+                                 static_cast<double>(stats.records_written)));
+    families.push_back(LiveValue(signals::kChangelogRecordsRestoredTotal,
+                                 static_cast<double>(stats.records_restored)));
+    families.push_back(
+        LiveValue(signals::kChangelogRestoreSecondsTotal, stats.restore_seconds));
+    families.push_back(LiveValue(signals::kChangelogRestoreRemaining,
+                                 static_cast<double>(stats.restore_remaining)));
+    families.push_back(
+        LiveValue(signals::kChangelogRestoresTotal, static_cast<double>(stats.restores)));
   }
 
   prometheus::MetricFamily lag = LiveFamily(signals::kConsumerLag);

@@ -8,6 +8,7 @@
 #include "daemon/app/simulator_runner.h"
 #include "daemon/common/clock.h"
 #include "daemon/export/http_server.h"
+#include "daemon/ingest/changelog_store.h"
 #include "daemon/ingest/consumer.h"
 #include "daemon/ingest/mock_cluster.h"
 #include "daemon/state/rocks_store.h"
@@ -75,6 +76,7 @@ class Daemon final : private ingest::RebalanceListener {
   prodops::v1::DaemonConfig config_;
   SystemClock clock_;
   std::unique_ptr<state::RocksStore> store_;
+  std::unique_ptr<ingest::ChangelogStore> changelog_;     // null without a changelog
   std::unique_ptr<ingest::DeadLetterSink> dead_letters_;  // null without a topic
   std::unique_ptr<ingest::KafkaOutbox> feed_;                 // null without an output topic
   std::unique_ptr<Pipeline> pipeline_;

@@ -137,15 +137,35 @@ exporter::HttpServerOptions ToHttpOptions(const DaemonConfig& config) {
   return options;
 }
 
-namespace {
-
 ingest::KafkaProperties ToKafkaProperties(const DaemonConfig& config) {
   ingest::KafkaProperties properties;
   for (const auto& [name, value] : config.kafka().properties()) properties[name] = value;
   return properties;
 }
 
-}  // namespace
+ingest::ChangelogOptions ToChangelogOptions(const DaemonConfig& config,
+                                            const std::string& bootstrap_servers) {
+  ingest::ChangelogOptions options;
+  options.topic_prefix = config.state().changelog().topic_prefix();
+  options.bootstrap_servers = bootstrap_servers;
+  options.extra_properties = ToKafkaProperties(config);
+  return options;
+}
+
+std::vector<ingest::TopicSpec> ChangelogTopics(const DaemonConfig& config,
+                                               int partitions) {
+  const prodops::v1::ChangelogConfig& changelog = config.state().changelog();
+  const int replication = changelog.replication_factor() == 0
+                              ? -1
+                              : static_cast<int>(changelog.replication_factor());
+  // Twice the horizon: an id is kept at least as long as it is looked up.
+  const int64_t dedup_retention_ms =
+      config.ingest().dedup_disabled()
+          ? 0
+          : 2 * int64_t{config.ingest().dedup_horizon_seconds()} * 1000;
+  return ingest::ChangelogStore::Topics(changelog.topic_prefix(), partitions, replication,
+                                        dedup_retention_ms);
+}
 
 ingest::OutboxOptions ToOutboxOptions(const DaemonConfig& config,
                                       const std::string& topic,

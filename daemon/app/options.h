@@ -2,6 +2,7 @@
 
 #include "daemon/app/pipeline.h"
 #include "daemon/export/http_server.h"
+#include "daemon/ingest/changelog_store.h"
 #include "daemon/ingest/consumer.h"
 #include "daemon/ingest/dead_letter.h"
 #include "daemon/sim/simulator.h"
@@ -21,6 +22,13 @@ exporter::HttpServerOptions ToHttpOptions(const prodops::v1::DaemonConfig& confi
 ingest::ConsumerOptions ToConsumerOptions(const prodops::v1::DaemonConfig& config,
                                           const std::string& bootstrap_servers);
 // A producer to `topic` with the config's Kafka properties.
+// kafka.properties, for every Kafka client.
+ingest::KafkaProperties ToKafkaProperties(const prodops::v1::DaemonConfig& config);
+ingest::ChangelogOptions ToChangelogOptions(const prodops::v1::DaemonConfig& config,
+                                            const std::string& bootstrap_servers);
+// The changelog topics the config asks for, with `partitions` each.
+std::vector<ingest::TopicSpec> ChangelogTopics(const prodops::v1::DaemonConfig& config,
+                                               int partitions);
 ingest::OutboxOptions ToOutboxOptions(const prodops::v1::DaemonConfig& config,
                                       const std::string& topic,
                                       const std::string& bootstrap_servers,

@@ -187,7 +187,9 @@ void Pipeline::SetAssigned(const ingest::TopicPartition& tp, bool assigned) {
   if (assigned) {
     awaiting_assignment_ = false;
     if (loading_ == TaskLoading::kOnAssignment && ++assigned_per_task_[task] == 1) {
-      if (absl::Status s = LoadTask(task); !s.ok() && status_.ok()) {
+      absl::Status s = store_->AcquireTask(task);
+      if (s.ok()) s = LoadTask(task);
+      if (!s.ok() && status_.ok()) {
         status_ = absl::Status(s.code(), absl::StrCat("cannot load the state of task ",
                                                       task, ": ", s.message()));
         Log(LogLevel::kError, std::string(status_.message()));
@@ -203,6 +205,10 @@ void Pipeline::SetAssigned(const ingest::TopicPartition& tp, bool assigned) {
     if (it != assigned_per_task_.end() && --it->second == 0) {
       assigned_per_task_.erase(it);
       DropTask(task);
+      // What a failed flush left unwritten goes with the task: its next
+      // owner resumes from the offsets stored with what was written.
+      unwritten_.RemoveTask(task);
+      store_->ReleaseTask(task);
     }
   }
   AdvanceWatermark();

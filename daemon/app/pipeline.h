@@ -32,8 +32,9 @@ enum class TaskLoading {
   // Every stored task, at Load: a source without partitions (files).
   kAll,
   // A task when the first of its partitions is assigned (SetAssigned), and
-  // dropped, with its series, once the last is revoked: a consumer group
-  // member, which must expose only the tasks it holds. Until the first
+  // dropped, with its series and its unwritten changes, once the last is
+  // revoked: a consumer group member, which must expose only the tasks it
+  // holds. The store is told (StateStore::AcquireTask, ReleaseTask). Until the first
   // assignment, the watermark stays where the state left it.
   kOnAssignment,
 };

@@ -410,9 +410,30 @@ absl::Status ValidateState(const StateConfig& state, const Site& site) {
                           state.window_cache_bytes(), kMinWindowCacheBytes,
                           kMaxWindowCacheBytes);
   if (!status.ok()) return status;
-  return RequireBetween(site.Field(StateConfig::kDedupFilterBytesFieldNumber),
-                        state.dedup_filter_bytes(), kMinDedupFilterBytes,
-                        kMaxDedupFilterBytes);
+  status = RequireBetween(site.Field(StateConfig::kDedupFilterBytesFieldNumber),
+                          state.dedup_filter_bytes(), kMinDedupFilterBytes,
+                          kMaxDedupFilterBytes);
+  if (!status.ok()) return status;
+  const prodops::v1::ChangelogConfig& changelog = state.changelog();
+  const Site changelog_site = site.Field(StateConfig::kChangelogFieldNumber);
+  constexpr size_t kMaxPrefixBytes = 200;  // topic names end at 249 bytes
+  const std::string& prefix = changelog.topic_prefix();
+  const Site prefix_site =
+      changelog_site.Field(prodops::v1::ChangelogConfig::kTopicPrefixFieldNumber);
+  if (prefix.size() > kMaxPrefixBytes) {
+    return prefix_site.Error(absl::StrCat("longer than ", kMaxPrefixBytes, " bytes"));
+  }
+  for (char c : prefix) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' &&
+        c != '-') {
+      return prefix_site.Error(absl::StrCat("\"", prefix,
+                                            "\" has a character Kafka refuses in topic "
+                                            "names; use [a-zA-Z0-9._-]"));
+    }
+  }
+  return RequireBetween(
+      changelog_site.Field(prodops::v1::ChangelogConfig::kReplicationFactorFieldNumber),
+      changelog.replication_factor(), 0, 32767);
 }
 
 absl::Status ValidateIngest(const DaemonConfig& config, const Site& site) {

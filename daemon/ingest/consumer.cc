@@ -93,27 +93,19 @@ absl::Status CheckCoPartitioned(rd_kafka_t* rk, const std::vector<std::string>& 
   constexpr int kMetadataTimeoutMs = 10'000;
   std::vector<std::pair<std::string, int>> counts;
   for (const std::string& topic : topics) {
-    rd_kafka_topic_t* handle = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-    const rd_kafka_metadata_t* metadata = nullptr;
-    const rd_kafka_resp_err_t err =
-        rd_kafka_metadata(rk, /*all_topics=*/0, handle, &metadata, kMetadataTimeoutMs);
-    rd_kafka_topic_destroy(handle);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      // Cannot check now; the group's assignment stands.
-      Log(LogLevel::kWarning, absl::StrCat("cannot read the partition count of ", topic,
-                                           ": ", rd_kafka_err2str(err)));
-      continue;
-    }
-    if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      counts.emplace_back(topic, metadata->topics[0].partition_cnt);
-    } else {
+    absl::StatusOr<int> count = internal::PartitionCount(rk, topic, kMetadataTimeoutMs);
+    if (count.ok()) {
+      counts.emplace_back(topic, *count);
+    } else if (absl::IsNotFound(count.status())) {
       missing->insert(topic);
       Log(LogLevel::kWarning,
-          absl::StrCat("input topic ", topic, " does not exist (yet): ",
-                       rd_kafka_err2str(metadata->topic_cnt == 1 ? metadata->topics[0].err
-                                                                 : err)));
+          absl::StrCat("input ", count.status().message(),
+                       "; its partitions are read once it is created"));
+    } else {
+      // Cannot check now; the group's assignment stands.
+      Log(LogLevel::kWarning, absl::StrCat("cannot read the partition count of ", topic,
+                                           ": ", count.status().message()));
     }
-    rd_kafka_metadata_destroy(metadata);
   }
   for (const auto& [topic, count] : counts) {
     if (count != counts.front().second) {

@@ -37,6 +37,30 @@ absl::Status TransactionError(absl::string_view what, rd_kafka_error_t* error) {
   return status;
 }
 
+absl::StatusOr<int> PartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                   int timeout_ms) {
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk, /*all_topics=*/0, handle, &metadata, timeout_ms);
+  rd_kafka_topic_destroy(handle);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(absl::StrCat("cannot read the metadata of topic ", topic), err);
+  }
+  absl::StatusOr<int> count;
+  if (metadata->topic_cnt == 1 && metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    count = metadata->topics[0].partition_cnt;
+  } else {
+    count = absl::NotFoundError(
+        absl::StrCat("topic ", topic, " does not exist: ",
+                     rd_kafka_err2str(metadata->topic_cnt == 1
+                                          ? metadata->topics[0].err
+                                          : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)));
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return count;
+}
+
 PartitionListHandle OffsetList(
     const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets) {
   PartitionListHandle list(

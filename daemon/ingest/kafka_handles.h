@@ -47,6 +47,11 @@ absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties);
 // Creates a client of `type` from `conf` (taken over even on error).
 absl::StatusOr<KafkaHandle> MakeClient(rd_kafka_type_t type, ConfHandle conf);
 
+// The number of partitions of `topic`, from a metadata request; NotFound if
+// the topic does not exist, Unavailable if the cluster did not answer.
+absl::StatusOr<int> PartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                   int timeout_ms);
+
 // A partition list holding each partition's next offset (for commits).
 PartitionListHandle OffsetList(
     const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);

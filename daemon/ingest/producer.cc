@@ -1,7 +1,9 @@
 #include "daemon/ingest/producer.h"
 
+#include <algorithm>
 #include <atomic>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "daemon/ingest/kafka_handles.h"
@@ -15,13 +17,19 @@ struct KafkaProducer::Impl {
   KafkaHandle rk;
   uint64_t failures = 0;
   rd_kafka_resp_err_t first_failure = RD_KAFKA_RESP_ERR_NO_ERROR;
+  // (topic, partition) -> the offset after the newest delivered message.
+  absl::flat_hash_map<std::pair<std::string, int32_t>, int64_t> delivered_end;
 };
 
 namespace {
 
 void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   auto* impl = static_cast<KafkaProducer::Impl*>(opaque);
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    int64_t& end = impl->delivered_end[{rd_kafka_topic_name(m->rkt), m->partition}];
+    end = std::max(end, m->offset + 1);
+    return;
+  }
   if (impl->failures++ == 0) impl->first_failure = m->err;
 }
 
@@ -68,7 +76,28 @@ KafkaProducer::~KafkaProducer() {
 absl::Status KafkaProducer::Produce(std::string_view topic, int32_t partition,
                                     std::string_view key, std::string_view payload,
                                     const MessageHeaders& headers) {
+  return ProduceValue(topic, partition, key, &payload, headers);
+}
+
+absl::Status KafkaProducer::ProduceTombstone(std::string_view topic, int32_t partition,
+                                             std::string_view key) {
+  return ProduceValue(topic, partition, key, nullptr, {});
+}
+
+std::optional<int64_t> KafkaProducer::DeliveredEnd(std::string_view topic,
+                                                   int32_t partition) const {
+  const auto it = impl_->delivered_end.find(std::pair(std::string(topic), partition));
+  if (it == impl_->delivered_end.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::Status KafkaProducer::ProduceValue(std::string_view topic, int32_t partition,
+                                         std::string_view key,
+                                         const std::string_view* payload,
+                                         const MessageHeaders& headers) {
   const std::string topic_name(topic);
+  char* value = payload == nullptr ? nullptr : const_cast<char*>(payload->data());
+  const size_t value_size = payload == nullptr ? 0 : payload->size();
   while (true) {
     // A new header list per attempt: producev owns it only on success.
     internal::HeadersHandle list;
@@ -80,11 +109,11 @@ absl::Status KafkaProducer::Produce(std::string_view topic, int32_t partition,
       }
     }
     const rd_kafka_resp_err_t err = rd_kafka_producev(
-        impl_->rk.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        impl_->rk.get(), RD_KAFKA_V_TOPIC(topic_name.c_str()),
+        RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_KEY(const_cast<char*>(key.data()), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
-        RD_KAFKA_V_HEADERS(list.get()), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_HEADERS(list.get()),
+        RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       (void)list.release();  // the message owns it now
       return absl::OkStatus();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +44,15 @@ class KafkaProducer {
   [[nodiscard]] absl::Status Produce(std::string_view topic, int32_t partition,
                                      std::string_view key, std::string_view payload,
                                      const MessageHeaders& headers = {});
+  // Queues a message with a null value: in a compacted topic, the key's
+  // deletion.
+  [[nodiscard]] absl::Status ProduceTombstone(std::string_view topic, int32_t partition,
+                                              std::string_view key);
+
+  // The offset after the newest message delivered to the partition since
+  // start, as delivery reports have told so far (served by Poll, Flush and
+  // CommitTransaction); nullopt if none was.
+  std::optional<int64_t> DeliveredEnd(std::string_view topic, int32_t partition) const;
 
   // Waits up to `timeout_ms` until everything queued is delivered. An error
   // if the time ran out or any message failed since the previous Flush.
@@ -66,6 +76,10 @@ class KafkaProducer {
 
  private:
   explicit KafkaProducer(std::unique_ptr<Impl> impl);
+  // `payload` null: a tombstone.
+  absl::Status ProduceValue(std::string_view topic, int32_t partition,
+                            std::string_view key, const std::string_view* payload,
+                            const MessageHeaders& headers);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -79,6 +79,24 @@ std::vector<MetricDef> MakeCatalog() {
        "Event ids looked up in RocksDB since start: the filter's false positives "
        "(about 1% of new ids) and duplicates.",
        MetricType::Counter, {}, Storage::kLive},
+      {std::string(kChangelogRecordsWrittenTotal),
+       "Records written to the changelog topics since start (state.changelog).",
+       MetricType::Counter, {}, Storage::kLive},
+      {std::string(kChangelogRecordsRestoredTotal),
+       "Changelog records read into the local state since start, restoring the "
+       "tasks of assigned partitions.",
+       MetricType::Counter, {}, Storage::kLive},
+      {std::string(kChangelogRestoreSecondsTotal),
+       "Time spent restoring tasks from the changelog since start.", MetricType::Counter,
+       {}, Storage::kLive},
+      {std::string(kChangelogRestoreRemaining),
+       "Changelog records (and transaction markers) left to read by the restore under "
+       "way; 0 when none is.",
+       MetricType::Gauge, {}, Storage::kLive},
+      {std::string(kChangelogRestoresTotal),
+       "Tasks restored from the changelog since start (a current local copy counts, "
+       "with no records read).",
+       MetricType::Counter, {}, Storage::kLive},
   };
   for (MetricDef& def : TicketMetricDefs()) catalog.push_back(std::move(def));
   for (MetricDef& def : LabelBudgetMetricDefs()) catalog.push_back(std::move(def));

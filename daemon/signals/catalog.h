@@ -72,6 +72,16 @@ inline constexpr std::string_view kWindowCacheReadErrorsTotal =
 inline constexpr std::string_view kDedupFilterBytes = "prodops_dedup_filter_bytes";
 inline constexpr std::string_view kDedupStoreReadsTotal =
     "prodops_dedup_store_reads_total";
+inline constexpr std::string_view kChangelogRecordsWrittenTotal =
+    "prodops_changelog_records_written_total";
+inline constexpr std::string_view kChangelogRecordsRestoredTotal =
+    "prodops_changelog_records_restored_total";
+inline constexpr std::string_view kChangelogRestoreSecondsTotal =
+    "prodops_changelog_restore_seconds_total";
+inline constexpr std::string_view kChangelogRestoreRemaining =
+    "prodops_changelog_restore_remaining_records";
+inline constexpr std::string_view kChangelogRestoresTotal =
+    "prodops_changelog_restores_total";
 
 // Label value standing for "the whole product" in per-feature metrics.
 inline constexpr std::string_view kAllFeatures = "__all__";

@@ -73,6 +73,15 @@ std::string StoreKeyOf(std::string_view task_key, std::string_view kind) {
   return key;
 }
 
+void WriteSet::RemoveTask(TaskId task) {
+  const std::string prefix = TaskPrefix(task);
+  std::erase_if(ops_, [&](const Op& op) {
+    if (!HoldsTasks(op.family) || !op.key.starts_with(prefix)) return false;
+    bytes_ -= op.key.size() + op.value.size();
+    return true;
+  });
+}
+
 absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store, Family family) {
   std::vector<TaskId> tasks;
   std::string from;  // the first key not yet looked at
@@ -102,8 +111,7 @@ absl::StatusOr<std::vector<TaskId>> StoredTasks(const StateStore& store, Family 
 
 absl::StatusOr<std::vector<TaskId>> AllStoredTasks(const StateStore& store) {
   std::set<TaskId> tasks;
-  for (Family family : {Family::kOffsets, Family::kCounters, Family::kBuckets,
-                        Family::kTickets, Family::kDedup, Family::kSignals}) {
+  for (Family family : kTaskFamilies) {
     absl::StatusOr<std::vector<TaskId>> stored = StoredTasks(store, family);
     if (!stored.ok()) return stored.status();
     tasks.insert(stored->begin(), stored->end());

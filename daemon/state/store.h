@@ -25,6 +25,12 @@ enum class Family : uint8_t {
 };
 inline constexpr int kFamilyCount = 7;
 const char* FamilyName(Family family);
+// The families whose every key starts with a task prefix (TaskPrefix): all
+// but kMeta, which is the process's own.
+inline constexpr Family kTaskFamilies[] = {Family::kOffsets, Family::kCounters,
+                                           Family::kBuckets, Family::kTickets,
+                                           Family::kDedup,   Family::kSignals};
+inline constexpr bool HoldsTasks(Family family) { return family != Family::kMeta; }
 
 // A set of changes applied atomically by StateStore::Write: after a crash,
 // either all of them are visible or none is.
@@ -53,6 +59,8 @@ class WriteSet {
   }
 
   const std::vector<Op>& ops() const { return ops_; }
+  // Removes the ops on the entries of `task` (see TaskPrefix).
+  void RemoveTask(uint32_t task);
   bool empty() const { return ops_.empty(); }
   size_t bytes() const { return bytes_; }
   void Clear() {
@@ -159,6 +167,17 @@ class StateStore {
   // not they are still there. The cutoff only moves forward. Default: keeps
   // everything.
   virtual void SetDedupCutoff(int64_t cutoff) { (void)cutoff; }
+
+  // Ownership of a task's entries, for a store whose state is also kept
+  // elsewhere (ingest::ChangelogStore): AcquireTask brings the task's key
+  // ranges up to date (restores them) before they are read, and writes to
+  // them are accepted from then until ReleaseTask. Default: the store is
+  // the only copy, and holds every task.
+  [[nodiscard]] virtual absl::Status AcquireTask(TaskId task) {
+    (void)task;
+    return absl::OkStatus();
+  }
+  virtual void ReleaseTask(TaskId task) { (void)task; }
 };
 
 }  // namespace prodops::state

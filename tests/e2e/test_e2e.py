@@ -302,8 +302,9 @@ class Scenario:
             f.write(self.config_text(options))
         return path
 
-    def config_text(self, options, state_dir=None, port=None):
-        """The config; a group member's has its own `state_dir` and `port`."""
+    def config_text(self, options, state_dir=None, port=None, changelog=None):
+        """The config; a group member's has its own `state_dir` and `port`,
+        and hands its state over through the `changelog` topics."""
         lines = ['kafka {', '  bootstrap_servers: "%s"' % bootstrap(),
                  '  group_id: "e2e-%s-%s"' % (RUN_ID, self.name)]
         for k, v in (("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000"),
@@ -314,7 +315,9 @@ class Scenario:
             lines.append('topic { name: "%s" format: %s content: %s }' % (topic, t[3], t[4]))
         if self.edge_topic:
             lines.append('topic { name: "%s" format: JSON content: ENVELOPE }' % self.edge_topic)
-        lines.append('state { dir: "%s" }' % (state_dir or os.path.join(self.dir, "state")))
+        lines.append('state { dir: "%s" %s}' % (
+            state_dir or os.path.join(self.dir, "state"),
+            'changelog { topic_prefix: "%s" } ' % changelog if changelog else ""))
         lines.append('ingest { dead_letter_topic: "%s" }' % self.dead_letter_topic)
         lines.append('http { listen_address: "127.0.0.1:%d" }' % (port or self.port))
         return "\n".join(lines) + "\n" + options.textproto()
@@ -908,12 +911,13 @@ class EndToEnd(unittest.TestCase):
         events = 60_000
         proc = s.loadgen(events, self.start_ms, rate=3000, users=2000)
         members = {}
+        changelog = "e2e-%s-group" % RUN_ID
 
         def start(name):
             config = os.path.join(s.dir, name + ".textproto")
             with open(config, "w") as f:
                 f.write(s.config_text(s.options, os.path.join(s.dir, name),
-                                      self.ports[name]))
+                                      self.ports[name], changelog=changelog))
             # Static members, as the StatefulSet runs them.
             members[name] = Process("prodopsd-" + name, [
                 DAEMON, "--config", config, "--group-instance-id", name],
@@ -999,6 +1003,17 @@ class EndToEnd(unittest.TestCase):
                 problems += missing + extra + wrong
             self.assertEqual(problems, [], "sums over the group's members")
             self.assert_distinct_close(expected, actual, "group: summed over the members")
+            # The moved tasks came from the changelog, not from their
+            # partitions read again (that would count them twice).
+            restored = {}
+            for name in live:
+                values = parse_exposition(http_get(self.ports[name], "/metrics")[1])
+                restored[name] = (
+                    sum(only(values, "prodops_changelog_records_restored_total").values()),
+                    sum(only(values, "prodops_changelog_restore_seconds_total").values()))
+            log("group: changelog records restored (and seconds) per member: %s" % restored)
+            self.assertGreater(sum(r for r, _ in restored.values()), 0,
+                               "no member restored a task from the changelog")
         finally:
             for process in members.values():
                 process.stop(signal.SIGKILL)
