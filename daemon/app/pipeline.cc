@@ -246,6 +246,9 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   PartitionProgress& progress = partitions_[tp];
   // Already in the state.
   if (progress.has_offset && message.offset < progress.next_offset) return;
+  // A partition this member no longer holds (a message that outlived its
+  // revoke): its task is gone, and its next owner reads it.
+  if (!progress.assigned && loading_ == TaskLoading::kOnAssignment) return;
   const state::TaskId task = TaskOf(message.partition);
   aggregates_.SelectTask(task);
   const bool held = progress.Holds();

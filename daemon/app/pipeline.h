@@ -118,7 +118,8 @@ class Pipeline {
 
   // Processes one message; never fails: bad input is counted as rejected.
   // A message at or before the partition's stored position (already in the
-  // state) is skipped.
+  // state) is skipped, and so is one of a partition not assigned with
+  // TaskLoading::kOnAssignment (its task is not held).
   void ProcessMessage(const ingest::Message& message);
 
   // The next offset to read from `tp`, if the state has one.

@@ -441,6 +441,39 @@ TEST_F(PipelineTest, FailingWritesBackOffAndAskTheSourceToPauseWhenTheCacheIsFul
             2000);
 }
 
+// A task revoked while its changes could not be written leaves with them:
+// its next owner resumes from the offsets stored with what was written, and
+// nothing of it is written afterwards (a changelog would refuse it).
+TEST_F(PipelineTest, ARevokedTaskTakesItsUnwrittenChangesWithIt) {
+  Pipeline pipeline(Options(), &store_, &clock_);
+  ASSERT_TRUE(pipeline.Load(TaskLoading::kOnAssignment).ok());
+  const ingest::TopicPartition usage0{"usage", 0};
+  const ingest::TopicPartition usage1{"usage", 1};
+  pipeline.SetAssigned(usage0, true);
+  pipeline.SetAssigned(usage1, true);
+  Feed(pipeline, 0, 10);
+  Feed(pipeline, 10, 20, /*partition=*/1);
+  store_.failures = 1;
+  EXPECT_FALSE(pipeline.Flush().ok());
+  pipeline.SetAssigned(usage1, false);
+  clock_.Advance(1000);  // past the retry backoff
+  ASSERT_TRUE(pipeline.Flush().ok());
+  for (state::Family family : state::kTaskFamilies) {
+    absl::StatusOr<std::vector<state::TaskId>> tasks = state::StoredTasks(store_, family);
+    ASSERT_TRUE(tasks.ok()) << tasks.status();
+    EXPECT_TRUE(tasks->empty() || *tasks == std::vector<state::TaskId>{0})
+        << state::FamilyName(family);
+  }
+  EXPECT_EQ(*state::StoredTasks(store_, state::Family::kOffsets),
+            std::vector<state::TaskId>{0});
+
+  // A message that outlived the revoke of its partition is not processed.
+  const std::string before = Exposition(pipeline);
+  Feed(pipeline, 20, 30, /*partition=*/1);
+  EXPECT_EQ(Exposition(pipeline), before);
+  EXPECT_EQ(pipeline.NextOffset(usage1), std::nullopt);
+}
+
 // A consumer group member holds the tasks of its partitions only: a
 // revoked partition's task leaves memory and the exposition after its last
 // flush, and comes back from the store, exactly, when it is assigned again.

@@ -201,6 +201,23 @@ TEST(ParseConfigTest, InputTopicsHaveTheSameNumberOfPartitions) {
             "OK");
 }
 
+TEST(ParseConfigTest, ChangelogTopicPrefixIsAValidTopicName) {
+  const std::string kafka_and_topic = std::string(kKafka) + kTopic;
+  EXPECT_EQ(ErrorOf(kafka_and_topic +
+                    "state { dir: \"/tmp/s\" changelog { topic_prefix: \"a b\" } }\n"),
+            "bad.textproto:3:35: state.changelog.topic_prefix: \"a b\" has a character "
+            "Kafka refuses in topic names; use [a-zA-Z0-9._-]");
+  EXPECT_EQ(
+      ErrorOf(kafka_and_topic + "state { dir: \"/tmp/s\" changelog { topic_prefix: \"" +
+              std::string(201, 'a') + "\" } }\n"),
+      "bad.textproto:3:35: state.changelog.topic_prefix: longer than 200 bytes");
+  EXPECT_EQ(
+      ErrorOf(kafka_and_topic +
+              "state { dir: \"/tmp/s\" changelog { topic_prefix: \"prodopsd.v1-a_b\" "
+              "replication_factor: 3 } }\n"),
+      "OK");
+}
+
 TEST(ParseConfigTest, DeadLetterTopicMustNotBeAnInputTopic) {
   EXPECT_EQ(
       ErrorOf(Valid() + "ingest { dead_letter_topic: \"events\" }\n"),

@@ -21,6 +21,24 @@ TEST(TaskPrefixTest, IsTheTaskBigEndianSoTasksSortByNumber) {
   EXPECT_FALSE(ParseTaskPrefix("abc", &task));
 }
 
+TEST(WriteSetTest, RemoveTaskTakesOutTheTasksOpsOnly) {
+  WriteSet changes;
+  changes.Put(Family::kCounters, TaskPrefix(1) + "a", "1");
+  changes.Put(Family::kCounters, TaskPrefix(2) + "a", "2");
+  changes.Delete(Family::kTickets, TaskPrefix(1) + "t");
+  changes.DeleteRange(Family::kBuckets, TaskPrefix(1) + "b", TaskPrefix(1) + "c");
+  // The process's own family has no tasks, whatever its keys look like.
+  changes.Put(Family::kMeta, TaskPrefix(1) + "meta", "m");
+  const size_t task_2_bytes = (TaskPrefix(2) + "a").size() + 1;
+  const size_t meta_bytes = (TaskPrefix(1) + "meta").size() + 1;
+
+  changes.RemoveTask(1);
+  ASSERT_EQ(changes.ops().size(), 2u);
+  EXPECT_EQ(changes.ops()[0].key, TaskPrefix(2) + "a");
+  EXPECT_EQ(changes.ops()[1].family, Family::kMeta);
+  EXPECT_EQ(changes.bytes(), task_2_bytes + meta_bytes);
+}
+
 TEST(StoredTasksTest, ListsEachTaskWithAKeyOnceInOrder) {
   testing::MemoryStore store;
   WriteSet changes;
