@@ -283,6 +283,9 @@ void Daemon::Publish() {
     board_.SetReady(false, absl::StrCat("state store writes failing: ", store_error_));
   } else if (!consumer_->BrokersUp()) {
     board_.SetReady(false, "no Kafka broker reachable");
+  } else if (changelog_ != nullptr && changelog_->stats().restoring) {
+    // Its tasks are not exposed yet; a rolling restart waits for them.
+    board_.SetReady(false, "restoring a task from the changelog");
   } else {
     ready = true;
     board_.SetReady(true, "");

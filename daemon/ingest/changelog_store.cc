@@ -381,6 +381,7 @@ absl::Status ChangelogStore::Restore(TaskId task, std::map<Family, int64_t> from
     return s;
   }
   stats_.restore_remaining = remaining;
+  stats_.restoring = true;
   std::set<Family> reading;
   for (const auto& [family, unused] : from) reading.insert(family);
   const std::string prefix = state::TaskPrefix(task);
@@ -457,6 +458,7 @@ absl::Status ChangelogStore::Restore(TaskId task, std::map<Family, int64_t> from
   const double seconds = std::chrono::duration<double>(Steady::now() - started).count();
   stats_.restore_seconds += seconds;
   stats_.restore_remaining = 0;
+  stats_.restoring = false;
   ++stats_.restores;
   if (!status.ok()) return status;
   // The entries the task holds now, which the records (a key may have

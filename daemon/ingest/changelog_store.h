@@ -34,6 +34,7 @@ struct ChangelogStats {
   double restore_seconds = 0;     // spent restoring since start
   int64_t restore_remaining = 0;  // records left in the restore under way
   uint64_t restores = 0;          // tasks restored since start
+  bool restoring = false;         // a restore is under way
 };
 
 // A StateStore that keeps a local store (RocksDB) and, for every family

@@ -67,9 +67,11 @@ class DaemonIntegrationTest : public ::testing::Test {
     testing::WriteFile(config_path_, Config(dir_.File("state")));
   }
 
-  std::string Config(const std::string& state_dir, const std::string& extra = "") const {
-    return absl::StrCat(extra,
-        "kafka { bootstrap_servers: \"", cluster_->bootstrap_servers(),
+  // `state_extra`: more fields of `state`.
+  std::string Config(const std::string& state_dir, const std::string& extra = "",
+                     const std::string& state_extra = "") const {
+    return absl::StrCat(
+        extra, "kafka { bootstrap_servers: \"", cluster_->bootstrap_servers(),
         "\" group_id: \"it\"\n",
         // A killed member leaves the group after this, not the 45 s default;
         // requests stuck on a broker that went away time out in 5 s. The
@@ -83,7 +85,7 @@ class DaemonIntegrationTest : public ::testing::Test {
         "topic { name: \"", kUsageTopic, "\" format: JSON content: USAGE }\n",
         "topic { name: \"", kTicketTopic, "\" format: PROTOBUF content: TICKET }\n",
         "topic { name: \"", kEventsTopic, "\" format: JSON content: ENVELOPE }\n",
-        "state { dir: \"", state_dir, "\" flush_interval_ms: 200 }\n",
+        "state { dir: \"", state_dir, "\" flush_interval_ms: 200 ", state_extra, "}\n",
         "http { listen_address: \"127.0.0.1:", port_, "\" }\n");
   }
 
@@ -279,6 +281,34 @@ TEST_F(DaemonIntegrationTest, SigkillAndRestartLoseAndDoubleCountNothing) {
   }
   auto daemon = StartDaemon();
   ExpectExactly(WaitForCounts(expected), expected);
+}
+
+// A process that finds no state of its own (a new pod, a lost volume)
+// takes the tasks over from the changelog that the previous one wrote, and
+// reads on from the offsets restored with them: nothing is counted twice
+// (nor caught as a duplicate), nothing is lost.
+TEST_F(DaemonIntegrationTest, AProcessWithoutLocalStateTakesItOverFromTheChangelog) {
+  const std::string changelog = "changelog { topic_prefix: \"it\" }";
+  Expected expected;
+  ProduceMix(0, 3000, &expected);
+  testing::WriteFile(config_path_, Config(dir_.File("state-first"), "", changelog));
+  {
+    auto first = StartDaemon();
+    const Samples samples = WaitForCounts(expected);
+    EXPECT_GT(SumOf(samples, "prodops_changelog_records_written_total"), 0);
+    EXPECT_EQ(SumOf(samples, "prodops_changelog_records_restored_total"), 0)
+        << "the first process had nothing to restore";
+    first->Kill(SIGTERM);
+    EXPECT_EQ(first->Wait(30'000), 0);
+  }
+  ProduceMix(3000, 4000, &expected);
+  testing::WriteFile(config_path_, Config(dir_.File("state-second"), "", changelog));
+  auto second = StartDaemon();
+  const Samples samples = WaitForCounts(expected);
+  ExpectExactly(samples, expected);
+  EXPECT_GT(SumOf(samples, "prodops_changelog_records_restored_total"), 0);
+  EXPECT_EQ(SumOf(samples, "prodops_changelog_restores_total"), kPartitions);
+  EXPECT_EQ(SumOf(samples, "prodops_changelog_restore_remaining_records"), 0);
 }
 
 // Runs a shell command; its standard output.
