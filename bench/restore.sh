@@ -8,6 +8,9 @@
 # Starts a real Apache Kafka broker (tests/e2e/kafka.sh, in WORK/kafka),
 # loads the four event topics (4 partitions each, protobuf) with
 # prodops-loadgen, then:
+#   0. local: prodopsd without the changelog, on a fresh state directory,
+#      reads everything (--exit-when-caught-up): the throughput the writer's
+#      is compared with;
 #   1. writer: prodopsd with state.changelog, on a fresh state directory,
 #      reads everything (--exit-when-caught-up) and leaves the group; its
 #      state went to the changelog topics as it was written;
@@ -17,7 +20,8 @@
 #      read (there is nothing left to read);
 #   3. current: the restorer started again on its own state directory:
 #      every local copy is current, and only the partitions' ends are read.
-# Reports, from the restorers' logs ("task T: restored R changelog records
+# Reports the throughput of local and writer (events/s, and their ratio),
+# and, from the restorers' logs ("task T: restored R changelog records
 # in S s; it holds E entries"), records, entries and seconds, and the
 # seconds per million entries and per million records.
 #
@@ -66,7 +70,9 @@ cleanup() {
   exit $rc
 }
 mkdir -p "$work"
-rm -rf "$work/runs"
+# Every run starts from nothing: a state directory of an earlier run (--keep)
+# would hold offsets and changelog positions of another broker's topics.
+rm -rf "$work/runs" "$work"/state-*
 mkdir -p "$work/runs"
 trap cleanup EXIT
 start_broker
@@ -82,17 +88,19 @@ log "loading $events events ($users users) with prodops-loadgen"
 "$build_dir/prodops-loadgen" "${loadgen_args[@]}" >"$work/runs/loadgen.json" \
   2>"$work/runs/loadgen.log" || { tail -n 20 "$work/runs/loadgen.log" >&2; die "loadgen failed"; }
 
-# run NAME STATE_DIR: prodopsd with the changelog, until caught up.
+# run NAME STATE_DIR [local]: prodopsd with the changelog (without: local),
+# until caught up.
 run() {
   local name="$1" state="$2" config="$work/runs/$1.textproto"
+  local changelog='changelog { topic_prefix: "restore-bench" } '
+  [ "${3:-}" = local ] && changelog=''
   bench_config "$bootstrap" "$state" restore-bench \
     'topic { name: "bench.usage" format: PROTOBUF content: USAGE }' \
     'topic { name: "bench.tickets" format: PROTOBUF content: TICKET }' \
     'topic { name: "bench.releases" format: PROTOBUF content: RELEASE }' \
     'topic { name: "bench.exposures" format: PROTOBUF content: EXPOSURE }' |
-    sed 's|^state { dir: \(.*\) }$|state { dir: \1 changelog { topic_prefix: "restore-bench" } }|' \
-      >"$config"
-  grep -q 'changelog {' "$config" || die "$config has no changelog"
+    sed "s|^state { dir: \\(.*\\) }\$|state { dir: \\1 $changelog}|" >"$config"
+  grep -q "^state { dir: .* $changelog}" "$config" || die "$config: no state line to extend"
   log "$name: prodopsd --exit-when-caught-up"
   "$build_dir/prodopsd" --config "$config" --exit-when-caught-up \
     >"$work/runs/$name.out" 2>"$work/runs/$name.log" ||
@@ -119,8 +127,15 @@ if records:
 EOF
 }
 
+run local "$work/state-local" local
 run writer "$work/state-writer"
 run restorer "$work/state-restorer"
 run current "$work/state-restorer"
+python3 - "$work/runs/local.out" "$work/runs/writer.out" <<'EOF'
+import json, sys
+local, writer = (json.load(open(path))["events_per_second"] for path in sys.argv[1:])
+print("throughput: %.0f events/s without the changelog, %.0f with it (%.2f)"
+      % (local, writer, writer / local))
+EOF
 report restorer
 report current
