@@ -345,6 +345,9 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
   prometheus::MetricFamily lag = LiveFamily(signals::kConsumerLag);
   if (consumer_ != nullptr) {
     for (const ingest::TopicPartition& tp : consumer_->Assignment()) {
+      // Not one being revoked (the snapshot published on revoke): a
+      // partition is reported by the member that holds its task only.
+      if (!pipeline_->Assigned(tp)) continue;
       const std::optional<int64_t> high = consumer_->HighWatermark(tp);
       const std::optional<int64_t> next = pipeline_->NextOffset(tp);
       if (!high.has_value()) continue;

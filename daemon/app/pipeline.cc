@@ -175,6 +175,11 @@ std::optional<int64_t> Pipeline::NextOffset(const ingest::TopicPartition& tp) co
   return it->second.next_offset;
 }
 
+bool Pipeline::Assigned(const ingest::TopicPartition& tp) const {
+  auto it = partitions_.find(tp);
+  return it != partitions_.end() && it->second.assigned;
+}
+
 template <typename Change>
 void Pipeline::UpdateProgress(PartitionProgress& progress, Change change) {
   const bool held = progress.Holds();

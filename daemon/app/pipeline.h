@@ -137,6 +137,8 @@ class Pipeline {
   void SetEndOffset(const ingest::TopicPartition& tp, int64_t end_offset);
   // Whether an assigned partition still has input waiting or an unknown end.
   bool WaitingForInput() const { return holding_ > 0; }
+  // Whether `tp` is assigned (SetAssigned), and so exposed.
+  bool Assigned(const ingest::TopicPartition& tp) const;
 
   // OK, or why the pipeline cannot go on: a task's state could not be
   // loaded on assignment. The caller should stop.

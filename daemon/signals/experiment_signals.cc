@@ -116,6 +116,8 @@ absl::Status ExperimentSignals::LoadTask(state::TaskId task) {
     if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
       return absl::DataLossError("experiment signals: unreadable experiment counts");
     }
+    // Another process may have admitted the experiments of a task it held.
+    budget_->Adopt(BudgetedLabel::kExperiment, state::OwnKeyOf(key));
     counts_[std::move(key)] = std::move(counts);
     return absl::OkStatus();
   });

@@ -58,18 +58,21 @@ size_t LabelBudgetOptions::For(BudgetedLabel label) const {
 LabelBudget::LabelBudget(LabelBudgetOptions options, window::Aggregates* aggregates)
     : options_(options), aggregates_(aggregates), overflow_(MetricOrDie(kLabelOverflowTotal)) {}
 
-std::string_view LabelBudget::Admit(BudgetedLabel label, std::string_view value) {
-  if (IsReserved(value)) return value;
+bool LabelBudget::TryAdmit(BudgetedLabel label, std::string_view value) {
+  if (IsReserved(value)) return true;
   auto& admitted = admitted_[static_cast<int>(label)];
-  if (admitted.contains(Absl(value))) return value;
-  if (admitted.size() >= options_.For(label)) {
-    aggregates_->AddCounter(SeriesOf(overflow_, {BudgetedLabelName(label)}), 1);
-    return kOtherLabel;
-  }
+  if (admitted.contains(Absl(value))) return true;
+  if (admitted.size() >= options_.For(label)) return false;
   admitted.emplace(value);
   unwritten_.push_back(KeyPrefix(label).append(value));
   pending_bytes_ += unwritten_.back().size();
-  return value;
+  return true;
+}
+
+std::string_view LabelBudget::Admit(BudgetedLabel label, std::string_view value) {
+  if (TryAdmit(label, value)) return value;
+  aggregates_->AddCounter(SeriesOf(overflow_, {BudgetedLabelName(label)}), 1);
+  return kOtherLabel;
 }
 
 std::string_view LabelBudget::Lookup(BudgetedLabel label, std::string_view value) const {

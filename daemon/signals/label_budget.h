@@ -77,6 +77,13 @@ class LabelBudget final : public SignalSet {
   // through Admit() for the same event, so that an overflow counts once.
   std::string_view Lookup(BudgetedLabel label, std::string_view value) const;
 
+  // Admits `value` if the budget has room, counting nothing otherwise: for
+  // the values of state this process did not build (a task taken over from
+  // another process), whose events were admitted, and counted, there.
+  void Adopt(BudgetedLabel label, std::string_view value) {
+    (void)TryAdmit(label, value);
+  }
+
   absl::Status Open(const state::StateStore& store) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms,
              int64_t as_of_ms) override {}
@@ -84,6 +91,9 @@ class LabelBudget final : public SignalSet {
   size_t PendingBytes() const override { return pending_bytes_; }
 
  private:
+  // Whether `value` is admitted (now or earlier) or reserved.
+  bool TryAdmit(BudgetedLabel label, std::string_view value);
+
   LabelBudgetOptions options_;
   window::Aggregates* aggregates_;
   const MetricDef& overflow_;

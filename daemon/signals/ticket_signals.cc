@@ -244,6 +244,9 @@ absl::Status TicketSignals::LoadTask(state::TaskId task) {
           return absl::DataLossError("ticket state: unparsable record");
         }
         Ticket ticket(std::move(record));
+        // Another process may have admitted the teams of a task it held.
+        budget_->Adopt(BudgetedLabel::kTeam, TeamLabel(ticket.committed().team()));
+        budget_->Adopt(BudgetedLabel::kTeam, TeamLabel(ticket.current().team));
         // After the task prefix and the kind.
         std::string key = TaskKey(task, state::OwnKeyOf(record_key).substr(1));
         if (ticket.Dormant()) {

@@ -441,6 +441,43 @@ TEST_F(PipelineTest, FailingWritesBackOffAndAskTheSourceToPauseWhenTheCacheIsFul
             2000);
 }
 
+// A task taken over from another process (restored from the changelog: the
+// task families, without that process's own state, its label budgets
+// among it) shows its tickets under their teams, not "__other__": the
+// teams were admitted where their events were applied.
+TEST_F(PipelineTest, ATaskFromAnotherProcessKeepsItsLabels) {
+  PipelineOptions options = Options();
+  options.topics.push_back({"events", decode::Format::kJson, decode::Content::kEnvelope});
+  const ingest::TopicPartition events1{"events", 1};
+  {
+    Pipeline first(options, &store_, &clock_);
+    ASSERT_TRUE(first.Load(TaskLoading::kOnAssignment).ok());
+    first.SetAssigned(events1, true);
+    first.ProcessMessage(
+        {"events", 1, 0, {}, EventJson(UrgentTicket(TicketEvent::CREATED, kT0))});
+    ASSERT_TRUE(first.Flush().ok());
+  }
+  testing::MemoryStore taken_over;
+  state::WriteSet restored;
+  for (state::Family family : state::kTaskFamilies) {
+    ASSERT_TRUE(store_
+                    .Scan(family, "",
+                          [&](std::string_view key, std::string_view value) {
+                            restored.Put(family, std::string(key), std::string(value));
+                            return absl::OkStatus();
+                          })
+                    .ok());
+  }
+  ASSERT_TRUE(taken_over.Write(restored).ok());
+  Pipeline second(options, &taken_over, &clock_);
+  ASSERT_TRUE(second.Load(TaskLoading::kOnAssignment).ok());
+  second.SetAssigned(events1, true);
+  const auto samples = ParseExposition(Exposition(second));
+  EXPECT_EQ(samples.at("prodops_tickets_open{priority=\"urgent\",team=\"support\"}"), 1);
+  EXPECT_FALSE(
+      samples.contains("prodops_tickets_open{priority=\"urgent\",team=\"__other__\"}"));
+}
+
 // A task revoked while its changes could not be written leaves with them:
 // its next owner resumes from the offsets stored with what was written, and
 // nothing of it is written afterwards (a changelog would refuse it).

@@ -450,8 +450,8 @@ class EndToEnd(unittest.TestCase):
                 raise AssertionError(tool + " not found (scripts/setup installs prometheus)")
         cls.work = tempfile.mkdtemp(prefix="prodopsd-e2e-")
         cls.ports = {name: free_port()
-                     for name in ("live", "crash", "restart", "deadletters", "spike")
-                     + GROUP_MEMBERS}
+                     for name in ("live", "crash", "restart", "deadletters", "spike",
+                                  "zombie0", "zombie1") + GROUP_MEMBERS}
         cls.prometheus_port = free_port()
         cls.start_prometheus()
         # Every scenario starts ~45 min ago: all windows cover all its events.
@@ -901,84 +901,133 @@ class EndToEnd(unittest.TestCase):
         log("crash: caught up %.1f s after the last restart" % (time.monotonic() - restarted))
         self.assert_all_signals_now(s, "after 3 SIGKILLs")
 
+    def group_members(self, s, changelog):
+        """Members of scenario `s`'s consumer group, each with its own state
+        directory and port (self.ports[name]), handing tasks over through
+        the `changelog` topics."""
+        test = self
+
+        class Members:
+            def __init__(self):
+                self.processes = {}
+
+            def start(self, name, static=True):
+                config = os.path.join(s.dir, name + ".textproto")
+                with open(config, "w") as f:
+                    f.write(s.config_text(s.options, os.path.join(s.dir, name),
+                                          test.ports[name], changelog=changelog))
+                args = [DAEMON, "--config", config]
+                if static:  # as the StatefulSet runs them
+                    args += ["--group-instance-id", name]
+                self.processes[name] = Process("prodopsd-" + name, args,
+                                               os.path.join(s.dir, name + ".log"))
+                poll(name + " to serve /metrics",
+                     lambda: bool(self.values(name)), 30)
+
+            def values(self, name):
+                """The member's exposition, parsed; {} while it does not answer."""
+                process = self.processes[name]
+                if process.popen.poll() is not None:
+                    raise AssertionError("%s exited:\n%s" % (name, process.tail()))
+                try:
+                    status, body = http_get(test.ports[name], "/metrics")
+                except OSError:  # a stopped process does not answer
+                    return {}
+                return parse_exposition(body) if status == 200 else {}
+
+            def held(self, names):
+                """{series of a partition's lag: [members reporting it]}, the
+                lags, and the events ingested, over `names`."""
+                reporters, lags, ingested = {}, {}, 0
+                for name in names:
+                    values = self.values(name)
+                    for k, v in only(values, "prodops_consumer_lag_messages").items():
+                        reporters.setdefault(k, []).append(name)
+                        lags[k] = v
+                    ingested += sum(only(values, "prodops_events_ingested_total").values())
+                return reporters, lags, ingested
+
+            def wait_caught_up(self, names, events):
+                """Until every partition is held by exactly one of `names`, read
+                to its end, and the events ingested add up to `events`."""
+                partitions = len(s.topics) * PARTITIONS
+
+                def caught_up():
+                    reporters, lags, ingested = self.held(names)
+                    return (len(reporters) == partitions and not any(lags.values())
+                            and ingested == events)
+                poll("%s: the members to catch up" % s.name, caught_up, 180)
+                reporters, _, _ = self.held(names)
+                test.assertEqual({k: v for k, v in reporters.items() if len(v) != 1}, {},
+                                 "partitions reported by more than one member")
+                log("%s: partitions (of every topic) per member: %s" % (s.name, {
+                    name: sum(1 for v in reporters.values() if v == [name])
+                    for name in names}))
+
+            def restored(self, names):
+                """{member: (changelog records restored, seconds restoring)}."""
+                out = {}
+                for name in names:
+                    values = self.values(name)
+                    out[name] = tuple(sum(only(values, metric).values()) for metric in (
+                        "prodops_changelog_records_restored_total",
+                        "prodops_changelog_restore_seconds_total"))
+                return out
+
+            def stop_all(self):
+                for process in self.processes.values():
+                    process.stop(signal.SIGKILL)
+
+        return Members()
+
+    def assert_sums_exact(self, expected, actual, what):
+        """Every GROUP_ADDITIVE series of `actual` (summed over members) is
+        the reference's value."""
+        problems = []
+        for name in GROUP_ADDITIVE:
+            want, got = only(expected, name), only(actual, name)
+            # A series that is 0 in the reference may be absent in every
+            # member.
+            missing = [k for k in want if k not in got and want[k] != 0]
+            extra = [k for k in got if k not in want and got[k] != 0]
+            wrong = ["%s: %s, not %s" % (k, got[k], want[k])
+                     for k in want if k in got and got[k] != want[k]]
+            problems += missing + extra + wrong
+        self.assertEqual(problems, [], what)
+
     def test_consumer_group_members_sum_to_a_single_process(self):
         """Three members share the topics; one is SIGKILLed, another joins.
-        Each member exposes only the tasks of the partitions it holds, so
-        the sums over the members, through Prometheus, are the single
-        process's values, and no partition is reported twice."""
+        Each member exposes only the tasks of the partitions it holds, and
+        a moved task comes with its state through the changelog, so the
+        sums over the members, through Prometheus, are the single process's
+        values, and no partition is reported twice."""
         s = Scenario("group", self.work, self.ports["group0"], options=SIMULATOR_OPTIONS)
         self.scenarios = getattr(self, "scenarios", []) + [s]
         events = 60_000
+        # The changelog topics get the input topics' partition count: the
+        # first input topic must exist when a member starts.
+        s.create_topics()
         proc = s.loadgen(events, self.start_ms, rate=3000, users=2000)
-        members = {}
-        changelog = "e2e-%s-group" % RUN_ID
-
-        def start(name):
-            config = os.path.join(s.dir, name + ".textproto")
-            with open(config, "w") as f:
-                f.write(s.config_text(s.options, os.path.join(s.dir, name),
-                                      self.ports[name], changelog=changelog))
-            # Static members, as the StatefulSet runs them.
-            members[name] = Process("prodopsd-" + name, [
-                DAEMON, "--config", config, "--group-instance-id", name],
-                os.path.join(s.dir, name + ".log"))
-            poll(name + " to serve /metrics",
-                 lambda: http_get(self.ports[name], "/metrics")[0] == 200, 30)
-
-        def exposed(name):
-            """The member's lag series (the partitions it holds) and its
-            events ingested."""
-            process = members[name]
-            if process.popen.poll() is not None:
-                raise AssertionError("%s exited:\n%s" % (name, process.tail()))
-            status, body = http_get(self.ports[name], "/metrics")
-            if status != 200:
-                return {}, 0
-            values = parse_exposition(body)
-            lags = only(values, "prodops_consumer_lag_messages")
-            return lags, sum(only(values, "prodops_events_ingested_total").values())
-
-        def held(names):
-            """{series of a partition's lag: [members reporting it]}, the
-            lags, and the events ingested, over `names`."""
-            reporters, lags, ingested = {}, {}, 0
-            for name in names:
-                member_lags, member_ingested = exposed(name)
-                for k, v in member_lags.items():
-                    reporters.setdefault(k, []).append(name)
-                    lags[k] = v
-                ingested += member_ingested
-            return reporters, lags, ingested
-
+        members = self.group_members(s, changelog="e2e-%s-group" % RUN_ID)
         try:
             for name in GROUP_MEMBERS[:3]:
-                start(name)
+                members.start(name)
             poll("group: 15000 events ingested over three members",
-                 lambda: held(GROUP_MEMBERS[:3])[2] >= 15_000, 120)
-            members["group1"].stop(signal.SIGKILL)
+                 lambda: members.held(GROUP_MEMBERS[:3])[2] >= 15_000, 120)
+            members.processes["group1"].stop(signal.SIGKILL)
             killed = time.monotonic()
             survivors = ("group0", "group2")
             partitions = len(s.topics) * PARTITIONS
             poll("group: the killed member's partitions assigned to the others",
-                 lambda: len(held(survivors)[0]) == partitions, 60)
+                 lambda: len(members.held(survivors)[0]) == partitions, 60)
             log("group: every partition held again %.1f s after a member's SIGKILL"
                 % (time.monotonic() - killed))
-            start("group3")
+            members.start("group3")
             live = ("group0", "group2", "group3")
             poll("group: the new member holds partitions",
-                 lambda: bool(exposed("group3")[0]), 60)
+                 lambda: bool(members.held(["group3"])[0]), 60)
             s.finish_loadgen(proc, 180)
-
-            def caught_up():
-                reporters, lags, ingested = held(live)
-                return (len(reporters) == partitions and not any(lags.values())
-                        and ingested == events)
-            poll("group: the members to catch up", caught_up, 180)
-            reporters, _, _ = held(live)
-            self.assertEqual({k: v for k, v in reporters.items() if len(v) != 1}, {},
-                             "partitions reported by more than one member")
-            log("group: partitions (of every topic) per member: %s" % {
-                name: sum(1 for v in reporters.values() if v == [name]) for name in live})
+            members.wait_caught_up(live, events)
             # Two scrapes after the last change: every member's latest
             # snapshot is in Prometheus.
             time.sleep(2.5)
@@ -991,32 +1040,64 @@ class EndToEnd(unittest.TestCase):
                         'sum without (instance, job, member, scenario) (%s{scenario="group"})'
                         % name, read_at):
                     actual[key(name, sample["metric"])] = float(sample["value"][1])
-            problems = []
-            for name in GROUP_ADDITIVE:
-                want, got = only(expected, name), only(actual, name)
-                # A series that is 0 in the reference may be absent in
-                # every member.
-                missing = [k for k in want if k not in got and want[k] != 0]
-                extra = [k for k in got if k not in want and got[k] != 0]
-                wrong = ["%s: %s, not %s" % (k, got[k], want[k])
-                         for k in want if k in got and got[k] != want[k]]
-                problems += missing + extra + wrong
-            self.assertEqual(problems, [], "sums over the group's members")
+            self.assert_sums_exact(expected, actual, "sums over the group's members")
             self.assert_distinct_close(expected, actual, "group: summed over the members")
             # The moved tasks came from the changelog, not from their
             # partitions read again (that would count them twice).
-            restored = {}
-            for name in live:
-                values = parse_exposition(http_get(self.ports[name], "/metrics")[1])
-                restored[name] = (
-                    sum(only(values, "prodops_changelog_records_restored_total").values()),
-                    sum(only(values, "prodops_changelog_restore_seconds_total").values()))
+            restored = members.restored(live)
             log("group: changelog records restored (and seconds) per member: %s" % restored)
             self.assertGreater(sum(r for r, _ in restored.values()), 0,
                                "no member restored a task from the changelog")
         finally:
-            for process in members.values():
-                process.stop(signal.SIGKILL)
+            members.stop_all()
+
+    def test_a_paused_member_is_fenced_and_nothing_counts_twice(self):
+        """A member paused (SIGSTOP) past its session loses its partitions;
+        the member that takes them over fences its changelog producers. Woken
+        (SIGCONT), it can write nothing more of the tasks it lost, rejoins,
+        takes some back from the changelog, and the sums stay exact."""
+        s = Scenario("zombie", self.work, self.ports["zombie0"], options=SIMULATOR_OPTIONS)
+        self.scenarios = getattr(self, "scenarios", []) + [s]
+        events = 40_000
+        s.create_topics()
+        proc = s.loadgen(events, self.start_ms, rate=3000, users=2000)
+        members = self.group_members(s, changelog="e2e-%s-zombie" % RUN_ID)
+        names = ("zombie0", "zombie1")
+        partitions = len(s.topics) * PARTITIONS
+        try:
+            for name in names:
+                members.start(name, static=False)
+            poll("zombie: 8000 events ingested over two members",
+                 lambda: members.held(names)[2] >= 8_000, 120)
+            paused = members.processes["zombie0"].popen
+            paused.send_signal(signal.SIGSTOP)
+            poll("zombie: the paused member's partitions assigned to the other",
+                 lambda: len(members.held(["zombie1"])[0]) == partitions, 60)
+            time.sleep(2)  # the new owner flushes (to its changelog) meanwhile
+            paused.send_signal(signal.SIGCONT)
+            # Its first tasks came from an empty changelog: a record restored
+            # is a task taken back after the other member wrote to it.
+            poll("zombie: the woken member to take tasks back from the changelog",
+                 lambda: members.restored(["zombie0"])["zombie0"][0] > 0, 60)
+            s.finish_loadgen(proc, 180)
+            members.wait_caught_up(names, events)
+            time.sleep(1.5)  # a flush interval: anything counted twice would show
+            read_at = time.time()
+            expected = s.reference().values(int(read_at * 1000))
+            actual = {}
+            for name in names:
+                for k, v in members.values(name).items():
+                    actual[k] = actual.get(k, 0) + v
+            self.assert_sums_exact(expected, actual, "sums over the members")
+            log("zombie: changelog records restored (and seconds) per member: %s"
+                % members.restored(names))
+            with open(os.path.join(s.dir, "zombie0.log"), errors="replace") as f:
+                fenced = [line.strip() for line in f if "fenced" in line.lower()]
+            log("zombie: the woken member's log on fencing: %s"
+                % (fenced[:2] or "nothing (it learned of the loss before a flush)"))
+        finally:
+            members.processes["zombie0"].popen.send_signal(signal.SIGCONT)
+            members.stop_all()
 
     def test_broker_restart_readyz_and_exact_values(self):
         s = self.new_scenario("restart", options=SIMULATOR_OPTIONS)
