@@ -30,6 +30,10 @@ absl::StatusOr<std::unique_ptr<KafkaAdmin>> KafkaAdmin::Create(
   KafkaProperties properties = {{"bootstrap.servers", bootstrap_servers},
                                 {"client.id", "prodopsd-admin"}};
   for (const auto& [name, value] : extra_properties) properties[name] = value;
+  // A metadata request from a producer handle would let a broker with
+  // auto.create.topics.enable create a missing topic with its defaults (not
+  // compacted): the topics must be created here, with their configs.
+  properties["allow.auto.create.topics"] = "false";
   absl::StatusOr<internal::ConfHandle> conf = internal::MakeConf(properties);
   if (!conf.ok()) return conf.status();
   absl::StatusOr<internal::KafkaHandle> rk =

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -171,7 +172,7 @@ absl::Status ChangelogStore::Write(const WriteSet& changes) {
         ++records;
         break;
       case WriteSet::OpKind::kDeleteRange:
-        status = ProduceRangeTombstones(changes, i, task);
+        status = ProduceRangeTombstones(changes, i, task, &records);
         break;
     }
   }
@@ -197,7 +198,8 @@ absl::Status ChangelogStore::Write(const WriteSet& changes) {
 }
 
 absl::Status ChangelogStore::ProduceRangeTombstones(const WriteSet& changes,
-                                                    size_t op_index, TaskId task) {
+                                                    size_t op_index, TaskId task,
+                                                    uint64_t* records) {
   const WriteSet::Op& range = changes.ops()[op_index];
   KafkaProducer& producer = *impl_->producers.at(task);
   const std::string topic = TopicName(options_.topic_prefix, range.family);
@@ -205,7 +207,6 @@ absl::Status ChangelogStore::ProduceRangeTombstones(const WriteSet& changes,
   const auto in_range = [&](std::string_view key) {
     return key >= range.key && key < range.value;
   };
-  uint64_t records = 0;
   for (size_t i = 0; i < op_index; ++i) {
     const WriteSet::Op& op = changes.ops()[i];
     if (op.kind == WriteSet::OpKind::kPut && op.family == range.family &&
@@ -213,16 +214,14 @@ absl::Status ChangelogStore::ProduceRangeTombstones(const WriteSet& changes,
       if (absl::Status s = producer.ProduceTombstone(topic, partition, op.key); !s.ok()) {
         return s;
       }
-      ++records;
+      ++*records;
     }
   }
-  absl::Status s = local_->ScanRange(
-      range.family, range.key, range.value, [&](std::string_view key, std::string_view) {
-        ++records;
-        return producer.ProduceTombstone(topic, partition, key);
-      });
-  stats_.records_written += records;
-  return s;
+  return local_->ScanRange(range.family, range.key, range.value,
+                           [&](std::string_view key, std::string_view) {
+                             ++*records;
+                             return producer.ProduceTombstone(topic, partition, key);
+                           });
 }
 
 absl::Status ChangelogStore::WritePositions(const std::vector<TaskId>& tasks) {
@@ -239,6 +238,29 @@ absl::Status ChangelogStore::WritePositions(const std::vector<TaskId>& tasks) {
   }
   if (positions.empty()) return absl::OkStatus();
   return local_->Write(positions);
+}
+
+absl::Status ChangelogStore::EndOffsets(const std::string& topic, TaskId task,
+                                        int64_t* low, int64_t* high) const {
+  // A partition without a leader yet (a topic just created, a broker
+  // failing over) is asked again until the timeout.
+  const Steady::time_point deadline =
+      Steady::now() + std::chrono::milliseconds(options_.timeout_ms);
+  while (true) {
+    const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        impl_->restorer.get(), topic.c_str(), static_cast<int32_t>(task), low, high,
+        options_.timeout_ms);
+    const bool retriable = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                           err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                           err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                           err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                           err == RD_KAFKA_RESP_ERR__TRANSPORT;
+    if (!retriable || Steady::now() >= deadline) {
+      return internal::KafkaError(
+          absl::StrCat("changelog ", topic, " partition ", task, ": end offsets"), err);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 absl::Status ChangelogStore::AcquireTask(TaskId task) {
@@ -284,13 +306,7 @@ absl::Status ChangelogStore::AcquireTask(TaskId task) {
     const std::string topic = TopicName(options_.topic_prefix, family);
     int64_t low = 0;
     int64_t high = 0;
-    if (rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-            impl_->restorer.get(), topic.c_str(), static_cast<int32_t>(task), &low, &high,
-            options_.timeout_ms);
-        err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return internal::KafkaError(
-          absl::StrCat("changelog ", topic, " partition ", task, ": end offsets"), err);
-    }
+    if (absl::Status s = EndOffsets(topic, task, &low, &high); !s.ok()) return s;
     if (high > low) changelog_empty = false;
     ends[family] = high;
     absl::StatusOr<std::string> position =

@@ -101,9 +101,10 @@ class ChangelogStore final : public state::StateStore {
   ChangelogStore(ChangelogOptions options, state::StateStore* local,
                  std::unique_ptr<Impl> impl);
   // Produces the tombstones of a range delete: every key of the range in
-  // the local store, and every key put in `changes` before `op`.
+  // the local store, and every key put in `changes` before it; adds their
+  // number to `records`.
   absl::Status ProduceRangeTombstones(const state::WriteSet& changes, size_t op_index,
-                                      state::TaskId task);
+                                      state::TaskId task, uint64_t* records);
   // Reads the task's partitions from `from` (per family) to their ends into
   // the local store.
   absl::Status Restore(state::TaskId task, std::map<state::Family, int64_t> from,
@@ -111,6 +112,9 @@ class ChangelogStore final : public state::StateStore {
   // Writes every local entry of `task` to the changelog, whose partitions
   // end at `ends` (per family).
   absl::Status Seed(state::TaskId task, std::map<state::Family, int64_t> ends);
+  // The first and the end offset of the task's partition of `topic`.
+  absl::Status EndOffsets(const std::string& topic, state::TaskId task, int64_t* low,
+                          int64_t* high) const;
   // Stores the positions the task's producer reached.
   absl::Status WritePositions(const std::vector<state::TaskId>& tasks);
 

@@ -9,6 +9,8 @@
 #   tests/e2e/kafka.sh stop    stop the broker; ports and data are kept
 #   tests/e2e/kafka.sh clean   stop, then delete the directory
 #   tests/e2e/kafka.sh env     print "PRODOPS_KAFKA_BOOTSTRAP=host:port"
+#   tests/e2e/kafka.sh classpath  print the Java classpath of the broker's jars
+#                                 (kafka-clients, for tests/e2e/kafka/*.java)
 #
 # Environment:
 #   PRODOPS_KAFKA_DIR    config, data, logs, pid (default /tmp/prodopsd-e2e-kafka)
@@ -167,5 +169,6 @@ case "${1:-}" in
   stop) stop ;;
   clean) stop_recorded; stop; rm -rf "$dir" ;;
   env) [ -f "$dir/env" ] || die "not configured: run start first"; cat "$dir/env" ;;
-  *) die "usage: kafka.sh fetch|start|stop|clean|env" ;;
+  classpath) echo "$cache/jars/*" ;;
+  *) die "usage: kafka.sh fetch|start|stop|clean|env|classpath" ;;
 esac

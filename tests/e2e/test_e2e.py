@@ -264,6 +264,23 @@ def kafka(command):
                                                             result.stderr))
 
 
+def topic_configs(prefix):
+    """{topic: (cleanup.policy, retention.ms)} of the topics whose names start
+    with `prefix`, as the broker describes them (tests/e2e/kafka/TopicConfigs.java,
+    on the broker's own client jars)."""
+    classpath = subprocess.run([KAFKA_SH, "classpath"], capture_output=True, text=True,
+                               env=dict(os.environ, PRODOPS_KAFKA_DIR=KAFKA_DIR),
+                               check=True).stdout.strip()
+    result = subprocess.run(
+        ["java", "-cp", classpath, os.path.join(REPO, "tests", "e2e", "kafka",
+                                                "TopicConfigs.java"), bootstrap(), prefix],
+        capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise AssertionError("TopicConfigs failed:\n" + result.stderr[-2000:])
+    return {name: (policy, retention) for name, policy, retention in
+            (line.split() for line in result.stdout.splitlines())}
+
+
 def bootstrap():
     if os.environ.get("PRODOPS_KAFKA_BOOTSTRAP"):
         return os.environ["PRODOPS_KAFKA_BOOTSTRAP"]
@@ -1048,6 +1065,16 @@ class EndToEnd(unittest.TestCase):
             log("group: changelog records restored (and seconds) per member: %s" % restored)
             self.assertGreater(sum(r for r, _ in restored.values()), 0,
                                "no member restored a task from the changelog")
+            # The changelog topics as created: compacted, and the de-duplication
+            # ids also deleted after twice the horizon (24 h by default).
+            prefix = "e2e-%s-group-" % RUN_ID
+            configs = topic_configs(prefix)
+            self.assertEqual({name: policy for name, (policy, _) in configs.items()}, {
+                "%s%s-changelog" % (prefix, family):
+                    "compact,delete" if family == "dedup" else "compact"
+                for family in ("offsets", "counters", "buckets", "tickets", "dedup",
+                               "signals")})
+            self.assertEqual(configs[prefix + "dedup-changelog"][1], str(2 * 86_400_000))
         finally:
             members.stop_all()
 
