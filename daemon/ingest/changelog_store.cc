@@ -105,7 +105,11 @@ absl::StatusOr<std::unique_ptr<ChangelogStore>> ChangelogStore::Create(
 
 ChangelogStore::ChangelogStore(ChangelogOptions options, state::StateStore* local,
                                std::unique_ptr<Impl> impl)
-    : options_(std::move(options)), local_(local), impl_(std::move(impl)) {}
+    : options_(std::move(options)), local_(local), impl_(std::move(impl)) {
+  for (Family family : state::kTaskFamilies) {
+    topics_[static_cast<size_t>(family)] = TopicName(options_.topic_prefix, family);
+  }
+}
 
 ChangelogStore::~ChangelogStore() = default;
 
@@ -158,7 +162,7 @@ absl::Status ChangelogStore::Write(const WriteSet& changes) {
       if (!status.ok()) break;
       open.push_back(task);
     }
-    const std::string topic = TopicName(options_.topic_prefix, op.family);
+    const std::string& topic = Topic(op.family);
     const auto partition = static_cast<int32_t>(task);
     switch (op.kind) {
       case WriteSet::OpKind::kPut:
@@ -202,7 +206,7 @@ absl::Status ChangelogStore::ProduceRangeTombstones(const WriteSet& changes,
                                                     uint64_t* records) {
   const WriteSet::Op& range = changes.ops()[op_index];
   KafkaProducer& producer = *impl_->producers.at(task);
-  const std::string topic = TopicName(options_.topic_prefix, range.family);
+  const std::string& topic = Topic(range.family);
   const auto partition = static_cast<int32_t>(task);
   const auto in_range = [&](std::string_view key) {
     return key >= range.key && key < range.value;
@@ -224,14 +228,17 @@ absl::Status ChangelogStore::ProduceRangeTombstones(const WriteSet& changes,
                            });
 }
 
-absl::Status ChangelogStore::WritePositions(const std::vector<TaskId>& tasks) {
+absl::Status ChangelogStore::WritePositions(const std::vector<TaskId>& tasks,
+                                            const std::map<Family, int64_t>* ends) {
   WriteSet positions;
   for (TaskId task : tasks) {
     const KafkaProducer* producer = impl_->producers[task].get();
     if (producer == nullptr) continue;
     for (Family family : state::kTaskFamilies) {
-      if (const std::optional<int64_t> end = producer->DeliveredEnd(
-              TopicName(options_.topic_prefix, family), static_cast<int32_t>(task))) {
+      std::optional<int64_t> end =
+          producer->DeliveredEnd(Topic(family), static_cast<int32_t>(task));
+      if (!end.has_value() && ends != nullptr) end = ends->at(family);
+      if (end.has_value()) {
         positions.Put(Family::kMeta, PositionKey(family, task), PositionValue(*end));
       }
     }
@@ -303,7 +310,7 @@ absl::Status ChangelogStore::AcquireTask(TaskId task) {
   bool changelog_empty = true;
   int64_t remaining = 0;
   for (Family family : state::kTaskFamilies) {
-    const std::string topic = TopicName(options_.topic_prefix, family);
+    const std::string& topic = Topic(family);
     int64_t low = 0;
     int64_t high = 0;
     if (absl::Status s = EndOffsets(topic, task, &low, &high); !s.ok()) return s;
@@ -347,7 +354,7 @@ absl::Status ChangelogStore::Seed(TaskId task, std::map<Family, int64_t> ends) {
   std::string record;
   absl::Status status;
   for (Family family : state::kTaskFamilies) {
-    const std::string topic = TopicName(options_.topic_prefix, family);
+    const std::string& topic = Topic(family);
     status = local_->Scan(family, state::TaskPrefix(task),
                           [&](std::string_view key, std::string_view value) {
                             ++records;
@@ -371,14 +378,7 @@ absl::Status ChangelogStore::Seed(TaskId task, std::map<Family, int64_t> ends) {
   }
   // Every family gets a position, so that the next acquisition knows the
   // local copy for current.
-  WriteSet positions;
-  for (Family family : state::kTaskFamilies) {
-    const std::optional<int64_t> end = producer.DeliveredEnd(
-        TopicName(options_.topic_prefix, family), static_cast<int32_t>(task));
-    positions.Put(Family::kMeta, PositionKey(family, task),
-                  PositionValue(end.value_or(ends[family])));
-  }
-  return local_->Write(positions);
+  return WritePositions({task}, &ends);
 }
 
 absl::Status ChangelogStore::Restore(TaskId task, std::map<Family, int64_t> from,
@@ -389,7 +389,7 @@ absl::Status ChangelogStore::Restore(TaskId task, std::map<Family, int64_t> from
   internal::PartitionListHandle list(
       rd_kafka_topic_partition_list_new(static_cast<int>(from.size())));
   for (const auto& [family, offset] : from) {
-    const std::string topic = TopicName(options_.topic_prefix, family);
+    const std::string& topic = Topic(family);
     families[topic] = family;
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(),
                                       static_cast<int32_t>(task))

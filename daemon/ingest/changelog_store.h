@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -115,14 +116,22 @@ class ChangelogStore final : public state::StateStore {
   // The first and the end offset of the task's partition of `topic`.
   absl::Status EndOffsets(const std::string& topic, state::TaskId task, int64_t* low,
                           int64_t* high) const;
-  // Stores the positions the task's producer reached.
-  absl::Status WritePositions(const std::vector<state::TaskId>& tasks);
+  // Stores the positions the producers of `tasks` reached; a family none of
+  // its records reached keeps its position, or, with `ends`, gets that.
+  absl::Status WritePositions(const std::vector<state::TaskId>& tasks,
+                              const std::map<state::Family, int64_t>* ends = nullptr);
+  // The changelog topic of `family`.
+  const std::string& Topic(state::Family family) const {
+    return topics_[static_cast<size_t>(family)];
+  }
 
   ChangelogOptions options_;
   state::StateStore* local_;
   std::unique_ptr<Impl> impl_;
   ChangelogStats stats_;
   std::function<void()> progress_;
+  // TopicName(topic_prefix, family), by family; built once.
+  std::array<std::string, state::kFamilyCount> topics_;
 };
 
 }  // namespace prodops::ingest
