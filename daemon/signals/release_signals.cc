@@ -13,6 +13,7 @@ namespace prodops::signals {
 
 using prodops::state::FeatureHourState;
 using prodops::state::ReleaseState;
+using prodops::state::ReleaseTaskCounts;
 using prodops::v1::Event;
 using prodops::v1::ReleaseEvent;
 using prodops::v1::TicketEvent;
@@ -25,6 +26,7 @@ constexpr int64_t kBaselineHours = 168;
 constexpr int kMaxUndos = 8;
 constexpr std::string_view kReleasePrefix = "release/r/";
 constexpr std::string_view kHourPrefix = "release/h/";
+constexpr std::string_view kCountsPrefix = "release/c/";
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
 constexpr size_t kHourKeyTail = 9;  // '\0' + 8-byte hour
 
@@ -41,6 +43,12 @@ std::string HourKey(const std::string& task_feature, int64_t hour_ms) {
   const uint64_t biased = static_cast<uint64_t>(hour_ms) ^ kSignBit;
   PutFixedBigEndian(biased, 8, &key);
   return key;
+}
+
+// Releases frozen by an older version carry the process's counts instead
+// of counts per task.
+bool FrozenWithProcessCounts(const ReleaseState& release) {
+  return release.tickets_after() != 0 || release.tickets_before() != 0;
 }
 
 }  // namespace
@@ -83,7 +91,32 @@ absl::Status ReleaseSignals::LoadTask(state::TaskId task) {
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
+  const std::string counts_prefix = state::TaskKey(task, kCountsPrefix);
+  status = store_->Scan(
+      state::Family::kSignals, counts_prefix,
+      [&](std::string_view key, std::string_view value) {
+        ReleaseTaskCounts counts;
+        if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+          return absl::DataLossError("release signals: unreadable release counts");
+        }
+        const std::string name(key.substr(counts_prefix.size()));
+        std::string task_key = state::TaskKey(task, name);
+        if (releases_.contains(name)) {
+          frozen_counts_[std::move(task_key)] = counts;
+        } else {
+          // A release its last owner kept and this process has forgotten.
+          dirty_counts_.insert(std::move(task_key));
+        }
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
   tasks_.insert(task);
+  // Releases frozen here but not by the task's last owner (its watermark
+  // was behind): their counts come from the task's hours, which outlive
+  // the freeze.
+  for (const auto& [name, release] : releases_) {
+    if (release.frozen()) FreezeTask(task, name, release);
+  }
   return absl::OkStatus();
 }
 
@@ -91,6 +124,8 @@ void ReleaseSignals::DropTask(state::TaskId task) {
   tasks_.erase(task);
   state::EraseTaskEntries(task, &hours_);
   state::EraseTaskEntries(task, &dirty_hours_);
+  state::EraseTaskEntries(task, &frozen_counts_);
+  state::EraseTaskEntries(task, &dirty_counts_);
 }
 
 void ReleaseSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_of_ms) {
@@ -208,39 +243,87 @@ bool ReleaseSignals::IncidentWithin(const ReleaseState& release) const {
   const int64_t begin = release.deploy_ms();
   const int64_t end = begin + options_.impact_ms;
   bool within = false;
-  ForEachHours(release, [&](const Hours& hours) {
-    for (auto it = hours.lower_bound(window::BucketStart(begin, kHourMs));
-         !within && it != hours.end() && it->first < end; ++it) {
-      const FeatureHourState& hour = it->second;
-      if (hour.incidents() == 0) continue;
-      within = it->first < begin           ? hour.last_incident_ms() >= begin
-               : it->first + kHourMs > end ? hour.first_incident_ms() < end
-                                           : true;
-    }
-  });
+  for (state::TaskId task : tasks_) {
+    ForEachHours(release, task, [&](const Hours& hours) {
+      for (auto it = hours.lower_bound(window::BucketStart(begin, kHourMs));
+           !within && it != hours.end() && it->first < end; ++it) {
+        const FeatureHourState& hour = it->second;
+        if (hour.incidents() == 0) continue;
+        within = it->first < begin           ? hour.last_incident_ms() >= begin
+                 : it->first + kHourMs > end ? hour.first_incident_ms() < end
+                                             : true;
+      }
+    });
+  }
   return within;
 }
 
-void ReleaseSignals::ForEachHours(const ReleaseState& release,
+void ReleaseSignals::ForEachHours(const ReleaseState& release, state::TaskId task,
                                   const std::function<void(const Hours&)>& visit) const {
   for (const std::string& feature : release.features()) {
-    for (state::TaskId task : tasks_) {
-      const auto by_feature = hours_.find(state::TaskKey(task, feature));
-      if (by_feature != hours_.end()) visit(by_feature->second);
-    }
+    const auto by_feature = hours_.find(state::TaskKey(task, feature));
+    if (by_feature != hours_.end()) visit(by_feature->second);
   }
 }
 
-uint64_t ReleaseSignals::TicketsInHours(const ReleaseState& release, int64_t from_ms,
-                                        int64_t to_ms) const {
+uint64_t ReleaseSignals::TicketsInHours(const ReleaseState& release, state::TaskId task,
+                                        int64_t from_ms, int64_t to_ms) const {
   uint64_t tickets = 0;
-  ForEachHours(release, [&](const Hours& hours) {
+  ForEachHours(release, task, [&](const Hours& hours) {
     for (auto it = hours.lower_bound(from_ms); it != hours.end() && it->first < to_ms;
          ++it) {
       tickets += it->second.tickets();
     }
   });
   return tickets;
+}
+
+ReleaseSignals::Counts ReleaseSignals::TaskCounts(state::TaskId task,
+                                                  const std::string& name,
+                                                  const ReleaseState& release) const {
+  if (const auto it = frozen_counts_.find(state::TaskKey(task, name));
+      it != frozen_counts_.end()) {
+    return {it->second.tickets_after(), it->second.tickets_before()};
+  }
+  const int64_t hour_ms = window::BucketStart(release.deploy_ms(), kHourMs);
+  return {TicketsInHours(release, task, hour_ms, hour_ms + options_.impact_ms),
+          TicketsInHours(release, task, hour_ms - kBaselineHours * kHourMs, hour_ms)};
+}
+
+ReleaseSignals::Counts ReleaseSignals::HeldCounts(const std::string& name,
+                                                  const ReleaseState& release) const {
+  if (FrozenWithProcessCounts(release)) {
+    return {release.tickets_after(), release.tickets_before()};
+  }
+  Counts sum;
+  for (state::TaskId task : tasks_) {
+    const Counts counts = TaskCounts(task, name, release);
+    sum.after += counts.after;
+    sum.before += counts.before;
+  }
+  return sum;
+}
+
+void ReleaseSignals::FreezeTask(state::TaskId task, const std::string& name,
+                                const ReleaseState& release) {
+  if (!release.deployed() || FrozenWithProcessCounts(release)) return;
+  std::string key = state::TaskKey(task, name);
+  if (frozen_counts_.contains(key)) return;
+  const Counts counts = TaskCounts(task, name, release);
+  ReleaseTaskCounts& frozen = frozen_counts_[key];
+  frozen.set_tickets_after(counts.after);
+  frozen.set_tickets_before(counts.before);
+  pending_bytes_ += key.size() + kCountsPrefix.size() + 16;
+  dirty_counts_.insert(std::move(key));
+}
+
+void ReleaseSignals::Forget(const std::string& name) {
+  for (state::TaskId task : tasks_) {
+    std::string key = state::TaskKey(task, name);
+    if (frozen_counts_.erase(key) > 0) dirty_counts_.insert(std::move(key));
+  }
+  MarkRelease(name);
+  releases_.erase(name);
 }
 
 void ReleaseSignals::ForgetOldestReleases() {
@@ -258,10 +341,7 @@ void ReleaseSignals::ForgetOldestReleases() {
   for (size_t i = 0; i + options_.recent_releases < frozen.size(); ++i) {
     forget.emplace_back(frozen[i].second);
   }
-  for (const std::string& name : forget) {
-    MarkRelease(name);
-    releases_.erase(name);
-  }
+  for (const std::string& name : forget) Forget(name);
 }
 
 void ReleaseSignals::Advance(int64_t as_of_ms) {
@@ -278,10 +358,7 @@ void ReleaseSignals::Advance(int64_t as_of_ms) {
         continue;
       }
     } else if (!release.frozen() && release.deploy_ms() + options_.impact_ms <= settled_ms) {
-      const int64_t hour_ms = window::BucketStart(release.deploy_ms(), kHourMs);
-      release.set_tickets_after(TicketsInHours(release, hour_ms, hour_ms + options_.impact_ms));
-      release.set_tickets_before(
-          TicketsInHours(release, hour_ms - kBaselineHours * kHourMs, hour_ms));
+      for (state::TaskId task : tasks_) FreezeTask(task, it->first, release);
       Unindex(it->first, release);
       release.set_frozen(true);
       MarkRelease(it->first);
@@ -328,16 +405,31 @@ void ReleaseSignals::CollectChanges(state::WriteSet* changes) {
     }
   }
   dirty_hours_.clear();
+  for (const std::string& task_release : dirty_counts_) {
+    const std::string key = state::StoreKeyOf(task_release, kCountsPrefix);
+    if (const auto it = frozen_counts_.find(task_release); it != frozen_counts_.end()) {
+      changes->Put(state::Family::kSignals, key, it->second.SerializeAsString());
+    } else {
+      changes->Delete(state::Family::kSignals, key);
+    }
+  }
+  dirty_counts_.clear();
   pending_bytes_ = 0;
 }
 
 void ReleaseSignals::Collect(int64_t as_of_ms,
                              std::vector<prometheus::MetricFamily>* out) const {
-  const MetricDef& lift_def = MetricOrDie(kReleaseTicketLift);
-  const MetricDef& time_def = MetricOrDie(kReleaseTimestamp);
-  prometheus::MetricFamily lift = exporter::MakeFamily(lift_def.name, lift_def.help, lift_def.type);
-  prometheus::MetricFamily time = exporter::MakeFamily(time_def.name, time_def.help, time_def.type);
+  const auto family = [](std::string_view name) {
+    const MetricDef& def = MetricOrDie(name);
+    return exporter::MakeFamily(def.name, def.help, def.type);
+  };
+  prometheus::MetricFamily lift = family(kReleaseTicketLift);
+  prometheus::MetricFamily after_family = family(kReleaseTicketsAfter);
+  prometheus::MetricFamily before_family = family(kReleaseTicketsBefore);
+  prometheus::MetricFamily time = family(kReleaseTimestamp);
+  prometheus::MetricFamily hours = family(kReleaseImpactHours);
   const double impact_hours = static_cast<double>(options_.impact_ms) / kHourMs;
+  exporter::AddSample(&hours, {}, {}, impact_hours);
   // The recent_releases latest DEPLOYs (ties by name), whatever else is kept.
   std::vector<std::pair<int64_t, const std::string*>> recent;
   for (const auto& [name, release] : releases_) {
@@ -353,20 +445,19 @@ void ReleaseSignals::Collect(int64_t as_of_ms,
   for (const auto& [deploy_ms, name_ptr] : recent) {
     const std::string& name = *name_ptr;
     const ReleaseState& release = releases_.at(name);
-    const int64_t hour_ms = window::BucketStart(release.deploy_ms(), kHourMs);
-    const uint64_t after =
-        release.frozen() ? release.tickets_after()
-                         : TicketsInHours(release, hour_ms, hour_ms + options_.impact_ms);
-    const uint64_t before =
-        release.frozen() ? release.tickets_before()
-                         : TicketsInHours(release, hour_ms - kBaselineHours * kHourMs, hour_ms);
-    const double baseline_rate = static_cast<double>(std::max<uint64_t>(before, 1)) / kBaselineHours;
+    const Counts counts = HeldCounts(name, release);
+    const double baseline_rate =
+        static_cast<double>(std::max<uint64_t>(counts.before, 1)) / kBaselineHours;
     exporter::AddSample(&lift, {"release"}, {name},
-                        static_cast<double>(after) / impact_hours / baseline_rate);
+                        static_cast<double>(counts.after) / impact_hours / baseline_rate);
+    exporter::AddSample(&after_family, {"release"}, {name}, static_cast<double>(counts.after));
+    exporter::AddSample(&before_family, {"release"}, {name},
+                        static_cast<double>(counts.before));
     exporter::AddSample(&time, {"release"}, {name}, release.deploy_ms() / 1000.0);
   }
-  out->push_back(std::move(lift));
-  out->push_back(std::move(time));
+  for (prometheus::MetricFamily* f : {&lift, &after_family, &before_family, &time, &hours}) {
+    out->push_back(std::move(*f));
+  }
 }
 
 std::vector<MetricDef> ReleaseMetricDefs() {
@@ -380,9 +471,20 @@ std::vector<MetricDef> ReleaseMetricDefs() {
        MetricType::Counter, {"team"}, Storage::kCounter},
       {std::string(kReleaseTicketLift),
        "Ticket rate about the release's features in the impact hours from its DEPLOY hour "
-       "over the rate in the 168 hours before (zero baseline counts as one ticket); most "
-       "recent releases only.",
+       "over the rate in the 168 hours before (zero baseline counts as one ticket), in the "
+       "partitions this process holds; most recent releases only.",
        MetricType::Gauge, {"release"}, Storage::kLive},
+      {std::string(kReleaseTicketsAfter),
+       "Tickets created about the release's features in the impact hours from its DEPLOY "
+       "hour, in the partitions this process holds; most recent releases only.",
+       MetricType::Gauge, {"release"}, Storage::kLive},
+      {std::string(kReleaseTicketsBefore),
+       "Tickets created about the release's features in the 168 hours before its DEPLOY "
+       "hour, in the partitions this process holds; most recent releases only.",
+       MetricType::Gauge, {"release"}, Storage::kLive},
+      {std::string(kReleaseImpactHours),
+       "Hours of a release's impact window (signals.releases.impact_hours).",
+       MetricType::Gauge, {}, Storage::kLive},
       {std::string(kReleaseTimestamp), "Time of the release's earliest DEPLOY.",
        MetricType::Gauge, {"release"}, Storage::kLive},
   };

@@ -27,7 +27,9 @@ docs/signals.md alone, what prodopsd should report:
                prodops_feature_howto_share (from exact distinct counts; the
                daemon divides its rounded HyperLogLog estimates)
   releases     prodops_releases_total, prodops_release_timestamp_seconds,
-               prodops_release_ticket_lift, prodops_change_failures_total
+               prodops_release_ticket_lift, prodops_release_tickets_after,
+               _before, prodops_release_impact_hours,
+               prodops_change_failures_total
   experiments  prodops_experiment_exposed_users, _converted_users,
                _multi_variant_users, prodops_experiment_srm_p_value
 
@@ -143,6 +145,9 @@ METRIC_KINDS = {
     "prodops_releases_total": "exact",
     "prodops_release_timestamp_seconds": "ms",
     "prodops_release_ticket_lift": "float",
+    "prodops_release_tickets_after": "exact",
+    "prodops_release_tickets_before": "exact",
+    "prodops_release_impact_hours": "exact",
     "prodops_change_failures_total": "exact",
     "prodops_experiment_exposed_users": "exact",
     "prodops_experiment_converted_users": "exact",
@@ -962,6 +967,7 @@ class Reference:
 
     def _release_values(self, out):
         n = self.options.impact_hours
+        out[series("prodops_release_impact_hours")] = n
         # The K releases with the latest DEPLOY. Settled: ties by name, the
         # greater first.
         recent = sorted(((r["deploy_ms"], name) for name, r in self.releases.items()
@@ -971,6 +977,8 @@ class Reference:
             after, before = r["counts"] if r["frozen"] else self._lift_counts(r)
             out[series("prodops_release_ticket_lift", release=name)] = \
                 after / n / (max(before, 1) / LIFT_BASELINE_HOURS)
+            out[series("prodops_release_tickets_after", release=name)] = after
+            out[series("prodops_release_tickets_before", release=name)] = before
             out[series("prodops_release_timestamp_seconds", release=name)] = r["deploy_ms"] / 1000
 
     def _experiment_values(self, out):

@@ -3,6 +3,9 @@
 #include "daemon/signals/release_signals.h"
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <utility>
 #include <set>
 #include <string>
 #include <vector>
@@ -44,7 +47,10 @@ double Lift(const testing::Samples& samples, const std::string& release) {
 
 // r1 changes checkout at 12:30: its hour starts at 12:00. With `spread`,
 // the events are of tasks 0, 1, 2 in turn, as if from three partitions.
-void ApplyLiftScenario(SignalsHarness& harness, bool spread) {
+// With `held`, a process that holds those tasks only: it reads every
+// release, and the tickets of its tasks.
+void ApplyLiftScenario(SignalsHarness& harness, bool spread,
+                       const std::set<state::TaskId>& held = {0, 1, 2}) {
   const std::vector<std::string> events = {
       Ticket(kNoonS - 8 * 24 * kHourS, "BUG", "checkout"),       // before the 168 h
       Ticket(kNoonS - 3 * 24 * kHourS, "BUG", "checkout"),       // baseline
@@ -60,7 +66,9 @@ void ApplyLiftScenario(SignalsHarness& harness, bool spread) {
       Release(kNoonS, "r2", "DEPLOY", "growth", "search"),
   };
   for (size_t i = 0; i < events.size(); ++i) {
-    if (spread) harness.SelectTask(static_cast<state::TaskId>(i % 3));
+    const auto task = static_cast<state::TaskId>(spread ? i % 3 : 0);
+    if (!held.contains(task) && events[i].find("release {") == std::string::npos) continue;
+    harness.SelectTask(task);
     harness.Apply(events[i]);
   }
 }
@@ -91,6 +99,125 @@ TEST(ReleaseTasksTest, TicketsOfSeveralTasksGiveTheSameSignalsAsOne) {
   }
   EXPECT_EQ(tasks.size(), 3u);
   EXPECT_EQ(spread.Restart(store)->Expose(), expected);
+}
+
+// The ticket counts of a release, per process.
+std::pair<double, double> Counts(const testing::Samples& samples, const std::string& release) {
+  const std::string labels = absl::StrCat("{release=\"", release, "\"}");
+  const std::string after = "prodops_release_tickets_after" + labels;
+  const std::string before = "prodops_release_tickets_before" + labels;
+  EXPECT_EQ(samples.count(after) + samples.count(before), 2) << labels;
+  return {samples.count(after) ? samples.at(after) : -1,
+          samples.count(before) ? samples.at(before) : -1};
+}
+
+// What a process that takes `tasks` over finds in its store: its own
+// process state (meta of `meta_from`) and the tasks' entries as their last
+// owner wrote them (`tasks_from`).
+MemoryStore TasksOf(const MemoryStore& meta_from, const MemoryStore& tasks_from,
+                    const std::set<state::TaskId>& tasks) {
+  state::WriteSet copy;
+  for (const auto& [key, value] : meta_from.Contents(state::Family::kMeta)) {
+    copy.Put(state::Family::kMeta, key, value);
+  }
+  for (state::Family family : state::kTaskFamilies) {
+    for (const auto& [key, value] : tasks_from.Contents(family)) {
+      state::TaskId task = 0;
+      if (state::ParseTaskPrefix(key, &task) && tasks.contains(task)) {
+        copy.Put(family, key, value);
+      }
+    }
+  }
+  MemoryStore store;
+  EXPECT_TRUE(store.Write(copy).ok());
+  return store;
+}
+
+// Two processes that read every release and hold tasks {0, 2} and {1}:
+// their ticket counts add up to one process's, before the release is
+// frozen, after, and after restarts; the lift is recomputed from the sums.
+TEST(ReleaseTasksTest, CountsOfTasksHeldByDifferentProcessesAddUp) {
+  SignalsHarness one;
+  ApplyLiftScenario(one, /*spread=*/true);
+  auto first = std::make_unique<SignalsHarness>();
+  ApplyLiftScenario(*first, /*spread=*/true, {0, 2});
+  auto second = std::make_unique<SignalsHarness>();
+  ApplyLiftScenario(*second, /*spread=*/true, {1});
+  const int64_t frozen_ms = (kNoonS + 3 * 24 * kHourS) * 1000;
+  const auto sums = [&](int64_t as_of_ms) {
+    const testing::Samples a = first->Expose(as_of_ms);
+    const testing::Samples b = second->Expose(as_of_ms);
+    std::map<std::string, std::pair<double, double>> out;
+    for (const std::string release : {"r1", "r2"}) {
+      out[release] = {Counts(a, release).first + Counts(b, release).first,
+                      Counts(a, release).second + Counts(b, release).second};
+    }
+    return out;
+  };
+  for (const int64_t as_of_ms : {int64_t{0}, frozen_ms}) {
+    const testing::Samples expected = one.Expose(as_of_ms);
+    EXPECT_EQ(Counts(expected, "r1"), std::make_pair(3.0, 3.0));
+    EXPECT_EQ(Counts(expected, "r2"), std::make_pair(1.0, 0.0));
+    EXPECT_EQ(expected.at("prodops_release_impact_hours"), 24);
+    const auto summed = sums(as_of_ms);
+    EXPECT_EQ(summed.at("r1"), Counts(expected, "r1"));
+    EXPECT_EQ(summed.at("r2"), Counts(expected, "r2"));
+    // Each process alone sees part of r1's tickets.
+    EXPECT_NE(Counts(second->Expose(as_of_ms), "r1"), Counts(expected, "r1"));
+    // (A / 24) / (max(B, 1) / 168) from the sums: the single process's lift.
+    const auto [after, before] = summed.at("r1");
+    EXPECT_EQ(after / 24 / (std::max(before, 1.0) / 168), Lift(expected, "r1"));
+  }
+  MemoryStore first_store;
+  first->Flush(&first_store);
+  MemoryStore second_store;
+  second->Flush(&second_store);
+  first = first->Restart(first_store);
+  second = second->Restart(second_store);
+  EXPECT_EQ(sums(frozen_ms).at("r1"), std::make_pair(3.0, 3.0));
+}
+
+// A task's counts for a frozen release move with the task; a task that
+// comes without them (its last owner had not frozen the release) is
+// frozen from its hours by the process that has.
+TEST(ReleaseTasksTest, FrozenCountsMoveWithTheirTask) {
+  SignalsHarness before_freeze;
+  ApplyLiftScenario(before_freeze, /*spread=*/true);
+  MemoryStore open_store;
+  before_freeze.Flush(&open_store);
+
+  SignalsHarness frozen;
+  ApplyLiftScenario(frozen, /*spread=*/true);
+  frozen.Apply(Ticket(kNoonS + 3 * 24 * kHourS, "BUG", "billing"));  // freezes r1, r2
+  MemoryStore frozen_store;
+  frozen.Flush(&frozen_store);
+  size_t count_entries = 0;
+  for (const auto& [key, value] : frozen_store.Contents(state::Family::kSignals)) {
+    count_entries += key.find("release/c/") != std::string::npos;
+  }
+  EXPECT_EQ(count_entries, 6u) << "r1 and r2 in each of the 3 tasks";
+
+  SignalsHarness task1_only;
+  ApplyLiftScenario(task1_only, /*spread=*/true, {1});
+  // Task 1 has the tickets at 12:10 and 15:00 after, 3 days before.
+  const std::pair<double, double> task1 = Counts(task1_only.Expose(), "r1");
+  EXPECT_EQ(task1, std::make_pair(2.0, 1.0));
+
+  // Task 1 with its frozen counts.
+  EXPECT_EQ(Counts(frozen.Restart(TasksOf(frozen_store, frozen_store, {1}))->Expose(), "r1"),
+            task1);
+  // Task 1 as its last owner left it before the freeze, taken by the
+  // process that has frozen r1: frozen from its hours, and written.
+  std::unique_ptr<SignalsHarness> taken =
+      frozen.Restart(TasksOf(frozen_store, open_store, {1}));
+  EXPECT_EQ(Counts(taken->Expose(), "r1"), task1);
+  MemoryStore written = TasksOf(frozen_store, open_store, {1});
+  taken->Flush(&written);
+  size_t written_counts = 0;
+  for (const auto& [key, value] : written.Contents(state::Family::kSignals)) {
+    written_counts += key.find("release/c/") != std::string::npos;
+  }
+  EXPECT_EQ(written_counts, 2u);
 }
 
 TEST_F(ReleaseLiftTest, IsTheRateAfterOverTheRateInTheWeekBefore) {
