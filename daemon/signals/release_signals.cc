@@ -427,9 +427,9 @@ void ReleaseSignals::Collect(int64_t as_of_ms,
   prometheus::MetricFamily after_family = family(kReleaseTicketsAfter);
   prometheus::MetricFamily before_family = family(kReleaseTicketsBefore);
   prometheus::MetricFamily time = family(kReleaseTimestamp);
-  prometheus::MetricFamily hours = family(kReleaseImpactHours);
+  prometheus::MetricFamily window = family(kReleaseImpactWindow);
   const double impact_hours = static_cast<double>(options_.impact_ms) / kHourMs;
-  exporter::AddSample(&hours, {}, {}, impact_hours);
+  exporter::AddSample(&window, {}, {}, options_.impact_ms / 1000.0);
   // The recent_releases latest DEPLOYs (ties by name), whatever else is kept.
   std::vector<std::pair<int64_t, const std::string*>> recent;
   for (const auto& [name, release] : releases_) {
@@ -455,7 +455,7 @@ void ReleaseSignals::Collect(int64_t as_of_ms,
                         static_cast<double>(counts.before));
     exporter::AddSample(&time, {"release"}, {name}, release.deploy_ms() / 1000.0);
   }
-  for (prometheus::MetricFamily* f : {&lift, &after_family, &before_family, &time, &hours}) {
+  for (prometheus::MetricFamily* f : {&lift, &after_family, &before_family, &time, &window}) {
     out->push_back(std::move(*f));
   }
 }
@@ -482,8 +482,8 @@ std::vector<MetricDef> ReleaseMetricDefs() {
        "Tickets created about the release's features in the 168 hours before its DEPLOY "
        "hour, in the partitions this process holds; most recent releases only.",
        MetricType::Gauge, {"release"}, Storage::kLive},
-      {std::string(kReleaseImpactHours),
-       "Hours of a release's impact window (signals.releases.impact_hours).",
+      {std::string(kReleaseImpactWindow),
+       "Length of a release's impact window (signals.releases.impact_hours).",
        MetricType::Gauge, {}, Storage::kLive},
       {std::string(kReleaseTimestamp), "Time of the release's earliest DEPLOY.",
        MetricType::Gauge, {"release"}, Storage::kLive},

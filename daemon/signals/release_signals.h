@@ -42,7 +42,8 @@ struct ReleaseOptions {
 //    H + N it is the count so far over N hours, so it only rises; a zero
 //    baseline counts as one ticket, to stay finite. A ratio: across
 //    processes, recompute it from the sums of A and B (deploy/prometheus);
-//  - prodops_release_impact_hours: N, for that recomputation;
+//  - prodops_release_impact_window_seconds: N hours in seconds, for that
+//    recomputation;
 //  - prodops_release_timestamp_seconds{release}: that earliest DEPLOY;
 //  - prodops_change_failures_total{team}: releases with a ROLLBACK or
 //    HOTFIX of the same release, or an INCIDENT ticket created about one of
@@ -153,7 +154,8 @@ inline constexpr std::string_view kReleasesTotal = "prodops_releases_total";
 inline constexpr std::string_view kReleaseTicketLift = "prodops_release_ticket_lift";
 inline constexpr std::string_view kReleaseTicketsAfter = "prodops_release_tickets_after";
 inline constexpr std::string_view kReleaseTicketsBefore = "prodops_release_tickets_before";
-inline constexpr std::string_view kReleaseImpactHours = "prodops_release_impact_hours";
+inline constexpr std::string_view kReleaseImpactWindow =
+    "prodops_release_impact_window_seconds";
 inline constexpr std::string_view kReleaseTimestamp = "prodops_release_timestamp_seconds";
 inline constexpr std::string_view kChangeFailuresTotal = "prodops_change_failures_total";
 

@@ -28,7 +28,7 @@ docs/signals.md alone, what prodopsd should report:
                daemon divides its rounded HyperLogLog estimates)
   releases     prodops_releases_total, prodops_release_timestamp_seconds,
                prodops_release_ticket_lift, prodops_release_tickets_after,
-               _before, prodops_release_impact_hours,
+               _before, prodops_release_impact_window_seconds,
                prodops_change_failures_total
   experiments  prodops_experiment_exposed_users, _converted_users,
                _multi_variant_users, prodops_experiment_srm_p_value
@@ -147,7 +147,7 @@ METRIC_KINDS = {
     "prodops_release_ticket_lift": "float",
     "prodops_release_tickets_after": "exact",
     "prodops_release_tickets_before": "exact",
-    "prodops_release_impact_hours": "exact",
+    "prodops_release_impact_window_seconds": "exact",
     "prodops_change_failures_total": "exact",
     "prodops_experiment_exposed_users": "exact",
     "prodops_experiment_converted_users": "exact",
@@ -967,7 +967,7 @@ class Reference:
 
     def _release_values(self, out):
         n = self.options.impact_hours
-        out[series("prodops_release_impact_hours")] = n
+        out[series("prodops_release_impact_window_seconds")] = n * 3600
         # The K releases with the latest DEPLOY. Settled: ties by name, the
         # greater first.
         recent = sorted(((r["deploy_ms"], name) for name, r in self.releases.items()

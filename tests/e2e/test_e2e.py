@@ -126,7 +126,7 @@ GROUP_MEMBERS = ("group0", "group1", "group2", "group3")
 # The metrics whose sum over the members of a group is the single process's
 # value: counts of events, tickets and users, each kept by the task its
 # event came from. Not the ratios and scores computed from them, nor
-# maxima and ages, nor settings (prodops_release_impact_hours), nor
+# maxima and ages, nor settings (prodops_release_impact_window_seconds), nor
 # prodops_change_failures_total (a release and the incident that fails it
 # may be in different members' tasks), nor prodops_label_overflow_total
 # (each member admits labels on its own), nor, until every member reads
@@ -136,7 +136,7 @@ GROUP_ADDITIVE = tuple(sorted(
     name for name, kind in reference.METRIC_KINDS.items()
     if kind == "exact" and name not in (
         "prodops_change_failures_total", "prodops_label_overflow_total",
-        "prodops_firefighting_spike", "prodops_release_impact_hours",
+        "prodops_firefighting_spike", "prodops_release_impact_window_seconds",
         "prodops_release_tickets_after", "prodops_release_tickets_before")))
 
 max_hll_error_seen = 0.0

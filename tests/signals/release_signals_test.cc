@@ -158,7 +158,7 @@ TEST(ReleaseTasksTest, CountsOfTasksHeldByDifferentProcessesAddUp) {
     const testing::Samples expected = one.Expose(as_of_ms);
     EXPECT_EQ(Counts(expected, "r1"), std::make_pair(3.0, 3.0));
     EXPECT_EQ(Counts(expected, "r2"), std::make_pair(1.0, 0.0));
-    EXPECT_EQ(expected.at("prodops_release_impact_hours"), 24);
+    EXPECT_EQ(expected.at("prodops_release_impact_window_seconds"), 24 * 3600);
     const auto summed = sums(as_of_ms);
     EXPECT_EQ(summed.at("r1"), Counts(expected, "r1"));
     EXPECT_EQ(summed.at("r2"), Counts(expected, "r2"));
