@@ -59,6 +59,7 @@ Daemon::~Daemon() {
   // Stop producing before the cluster goes away; the consumer closes first
   // so that its final revoke can still flush to the store.
   simulator_.reset();
+  broadcast_.reset();
   consumer_.reset();
   pipeline_.reset();
   changelog_.reset();
@@ -160,6 +161,24 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
     if (!simulator.ok()) return simulator.status();
     daemon->simulator_ = *std::move(simulator);
   }
+  if (ingest::TopicReaderOptions broadcast = ToBroadcastOptions(config, bootstrap);
+      !broadcast.topics.empty()) {
+    Pipeline* pipeline = daemon->pipeline_.get();
+    absl::StatusOr<std::unique_ptr<ingest::TopicReader>> reader =
+        ingest::TopicReader::Create(broadcast,
+                                    [pipeline](const ingest::TopicPartition& tp) {
+                                      return pipeline->BroadcastOffset(tp);
+                                    });
+    if (!reader.ok()) return reader.status();
+    daemon->broadcast_ = *std::move(reader);
+    // Every release known so far is known before any partition is read, as
+    // Kafka Streams fills a global store before it starts its tasks.
+    if (absl::Status s = daemon->broadcast_->CatchUp(
+            [pipeline](const ingest::Message& m) { pipeline->ProcessBroadcast(m); });
+        !s.ok()) {
+      return s;
+    }
+  }
   absl::StatusOr<std::unique_ptr<ingest::KafkaConsumer>> consumer =
       ingest::KafkaConsumer::Create(ToConsumerOptions(config, bootstrap), daemon.get());
   if (!consumer.ok()) return consumer.status();
@@ -180,6 +199,11 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
     pipeline_->ProcessMessage(m);
   };
   while (!stop.load(std::memory_order_relaxed)) {
+    if (broadcast_ != nullptr) {
+      broadcast_->Poll(kMaxBatch, [this](const ingest::Message& m) {
+        pipeline_->ProcessBroadcast(m);
+      });
+    }
     consumer_->Poll(kPollTimeoutMs, kMaxBatch, process);
     if (!consumer_->status().ok() || !pipeline_->status().ok()) break;
     ReportEndOffsets();

@@ -11,6 +11,7 @@
 #include "daemon/ingest/changelog_store.h"
 #include "daemon/ingest/consumer.h"
 #include "daemon/ingest/mock_cluster.h"
+#include "daemon/ingest/topic_reader.h"
 #include "daemon/state/rocks_store.h"
 #include "prodops/v1/config.pb.h"
 
@@ -85,6 +86,7 @@ class Daemon final : private ingest::RebalanceListener {
   std::unique_ptr<ingest::MockCluster> mock_cluster_;
   std::unique_ptr<SimulatorRunner> simulator_;
   std::unique_ptr<ingest::KafkaConsumer> consumer_;
+  std::unique_ptr<ingest::TopicReader> broadcast_;  // null without a RELEASE topic
   std::string store_error_;  // empty while flushes succeed
   bool paused_ = false;      // consumption paused: writes fail, cache full
   int64_t last_store_error_log_ms_ = 0;

@@ -190,6 +190,18 @@ ingest::ConsumerOptions ToConsumerOptions(const DaemonConfig& config,
   return options;
 }
 
+ingest::TopicReaderOptions ToBroadcastOptions(const DaemonConfig& config,
+                                              const std::string& bootstrap_servers) {
+  ingest::TopicReaderOptions options;
+  options.bootstrap_servers = bootstrap_servers;
+  options.group_id = config.kafka().group_id() + "-broadcast";
+  for (const TopicConfig& topic : config.topic()) {
+    if (topic.content() == TopicConfig::RELEASE) options.topics.push_back(topic.name());
+  }
+  options.extra_properties = ToKafkaProperties(config);
+  return options;
+}
+
 sim::SimulatorOptions ToSimulatorOptions(const DaemonConfig& config) {
   sim::SimulatorOptions options;
   options.events_per_second = config.simulator().events_per_second();

@@ -5,6 +5,7 @@
 #include "daemon/ingest/changelog_store.h"
 #include "daemon/ingest/consumer.h"
 #include "daemon/ingest/dead_letter.h"
+#include "daemon/ingest/topic_reader.h"
 #include "daemon/sim/simulator.h"
 #include "daemon/state/rocks_store.h"
 #include "prodops/v1/config.pb.h"
@@ -21,6 +22,10 @@ exporter::HttpServerOptions ToHttpOptions(const prodops::v1::DaemonConfig& confi
 // `bootstrap_servers` overrides the config's (the embedded cluster's).
 ingest::ConsumerOptions ToConsumerOptions(const prodops::v1::DaemonConfig& config,
                                           const std::string& bootstrap_servers);
+// The topics every process reads whole (their release events, see
+// Pipeline::ProcessBroadcast): those of content RELEASE. Empty topics: none.
+ingest::TopicReaderOptions ToBroadcastOptions(const prodops::v1::DaemonConfig& config,
+                                              const std::string& bootstrap_servers);
 // A producer to `topic` with the config's Kafka properties.
 // kafka.properties, for every Kafka client.
 ingest::KafkaProperties ToKafkaProperties(const prodops::v1::DaemonConfig& config);

@@ -47,6 +47,9 @@ absl::Status ParseOffsetEntry(std::string_view key, std::string_view value,
 
 // Family::kMeta key of the watermark (big-endian u64).
 constexpr std::string_view kWatermarkKey = "watermark";
+// Family::kMeta: this prefix + OffsetKey(tp) -> the next offset of a
+// broadcast partition (ProcessBroadcast), which is the process's.
+constexpr std::string_view kBroadcastPrefix = "broadcast/";
 
 }  // namespace
 
@@ -106,6 +109,7 @@ absl::Status Pipeline::Load(TaskLoading loading) {
   } else if (!absl::IsNotFound(watermark.status())) {
     return watermark.status();
   }
+  if (absl::Status s = LoadBroadcastOffsets(); !s.ok()) return s;
   if (loading == TaskLoading::kAll) {
     absl::StatusOr<std::vector<state::TaskId>> tasks = state::AllStoredTasks(*store_);
     if (!tasks.ok()) return tasks.status();
@@ -115,6 +119,18 @@ absl::Status Pipeline::Load(TaskLoading loading) {
   }
   last_flush_ms_ = clock_->NowMillis();
   return absl::OkStatus();
+}
+
+absl::Status Pipeline::LoadBroadcastOffsets() {
+  return store_->Scan(state::Family::kMeta, kBroadcastPrefix,
+                      [&](std::string_view key, std::string_view value) {
+                        ingest::TopicPartition tp;
+                        int64_t offset = 0;
+                        absl::Status parsed = ParseOffsetEntry(
+                            key.substr(kBroadcastPrefix.size()), value, &tp, &offset);
+                        if (parsed.ok()) broadcast_[tp].next_offset = offset;
+                        return parsed;
+                      });
 }
 
 absl::Status Pipeline::LoadTask(state::TaskId task) {
@@ -172,6 +188,12 @@ int64_t Pipeline::AsOf() const {
 std::optional<int64_t> Pipeline::NextOffset(const ingest::TopicPartition& tp) const {
   auto it = partitions_.find(tp);
   if (it == partitions_.end() || !it->second.has_offset) return std::nullopt;
+  return it->second.next_offset;
+}
+
+std::optional<int64_t> Pipeline::BroadcastOffset(const ingest::TopicPartition& tp) const {
+  auto it = broadcast_.find(tp);
+  if (it == broadcast_.end()) return std::nullopt;
   return it->second.next_offset;
 }
 
@@ -297,6 +319,29 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   // (other partitions ran ahead), and the event must not be late by that.
   Accept(topic, task, occurred_ms,
          std::max(before_ms, std::min(occurred_ms, watermark_ms_)));
+}
+
+void Pipeline::ProcessBroadcast(const ingest::Message& message) {
+  auto topic_it =
+      topics_.find(absl::string_view(message.topic.data(), message.topic.size()));
+  if (topic_it == topics_.end()) return;
+  const TopicState& topic = topic_it->second;
+  ingest::TopicPartition tp{std::string(message.topic), message.partition};
+  auto [it, first] = broadcast_.try_emplace(std::move(tp));
+  if (!first && message.offset < it->second.next_offset) return;  // in the state
+  it->second = {message.offset + 1, /*dirty=*/true};
+  // What ProcessMessage would reject is skipped here.
+  if (options_.max_message_bytes > 0 &&
+      message.payload.size() > options_.max_message_bytes) {
+    return;
+  }
+  const decode::Decoded decoded = decode::DecodeEvent(message.payload, topic.spec.format,
+                                                      topic.spec.content, &event_);
+  if (!decoded.ok()) return;
+  const int64_t occurred_ms = decode::OccurredAtMillis(event_);
+  std::string unused;
+  if (CheckTolerance(occurred_ms, &unused) != decode::Reject::kNone) return;
+  for (const auto& set : signal_sets_) set->ApplyBroadcast(event_, occurred_ms);
 }
 
 void Pipeline::Accept(const TopicState& topic, state::TaskId task, int64_t occurred_ms,
@@ -429,6 +474,13 @@ absl::Status Pipeline::Flush() {
   for (const auto& [tp, next_offset] : offsets) {
     unwritten_.Put(state::Family::kOffsets, OffsetKey(tp), OffsetValue(next_offset));
     partitions_[tp].dirty = false;
+  }
+  for (auto& [tp, progress] : broadcast_) {
+    if (!progress.dirty) continue;
+    // A failed write keeps it in unwritten_, which the next one rewrites.
+    unwritten_.Put(state::Family::kMeta, std::string(kBroadcastPrefix) + OffsetKey(tp),
+                   OffsetValue(progress.next_offset));
+    progress.dirty = false;
   }
   if (unwritten_.empty()) {
     retry_backoff_ms_ = 0;

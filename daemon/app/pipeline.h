@@ -125,6 +125,16 @@ class Pipeline {
   // The next offset to read from `tp`, if the state has one.
   std::optional<int64_t> NextOffset(const ingest::TopicPartition& tp) const;
 
+  // Processes a message of a topic that every process reads whole
+  // (ingest::TopicReader), whichever partitions it holds: its release
+  // events define the releases here (SignalSet::ApplyBroadcast), so that
+  // the tickets of every task held count for them. Nothing is counted: the
+  // process that holds the message's partition counts it, and its rejects,
+  // through ProcessMessage. Its offset is stored with the process's state.
+  void ProcessBroadcast(const ingest::Message& message);
+  // The next offset to read from `tp` as a broadcast, if the state has one.
+  std::optional<int64_t> BroadcastOffset(const ingest::TopicPartition& tp) const;
+
   // The source's view of its partitions, for the watermark and (with
   // TaskLoading::kOnAssignment) for the tasks held. An assigned partition
   // holds the watermark back until it is read up to its end offset (the
@@ -207,6 +217,8 @@ class Pipeline {
   // Loads `task`'s state from the store into every component, or drops it
   // from them.
   [[nodiscard]] absl::Status LoadTask(state::TaskId task);
+  // The offsets of ProcessBroadcast's partitions, from the store.
+  [[nodiscard]] absl::Status LoadBroadcastOffsets();
   void DropTask(state::TaskId task);
 
   PipelineOptions options_;
@@ -239,6 +251,14 @@ class Pipeline {
   void UpdateProgress(PartitionProgress& progress, Change change);
   absl::flat_hash_map<ingest::TopicPartition, PartitionProgress, PartitionHash>
       partitions_;
+  // ProcessBroadcast's partitions: the next offset, and whether it changed
+  // since it was last collected for a write.
+  struct BroadcastProgress {
+    int64_t next_offset = 0;
+    bool dirty = false;
+  };
+  absl::flat_hash_map<ingest::TopicPartition, BroadcastProgress, PartitionHash>
+      broadcast_;
   std::vector<std::pair<ingest::TopicPartition, int64_t>> committable_;
   // Changes collected but not yet written (a failed Write keeps them here).
   state::WriteSet unwritten_;

@@ -27,8 +27,7 @@ struct KafkaConsumer::Impl {
   std::set<std::string> missing_topics;
   std::atomic<bool> brokers_up{false};
   bool closed = false;
-  // Rate limit for repeated client errors: the last time each was logged.
-  std::map<int, int64_t> last_error_log_ms;
+  internal::ErrorLog errors;
 };
 
 namespace {
@@ -203,15 +202,7 @@ void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
     impl->brokers_up.store(false, std::memory_order_relaxed);
   }
-  // A broker outage repeats the same error many times a second: log each
-  // kind of error at most every 10 s.
-  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
-  int64_t& last = impl->last_error_log_ms[err];
-  if (last != 0 && now_ms - last < 10'000) return;
-  last = now_ms;
-  Log(LogLevel::kWarning, absl::StrCat("kafka: ", reason));
+  impl->errors.Warn(err, reason);
 }
 
 }  // namespace
@@ -285,13 +276,7 @@ size_t KafkaConsumer::Poll(int timeout_ms, size_t max_messages,
       rd_kafka_message_destroy(m);
       continue;
     }
-    Message message;
-    message.topic = rd_kafka_topic_name(m->rkt);
-    message.partition = m->partition;
-    message.offset = m->offset;
-    message.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
-    message.payload = std::string_view(static_cast<const char*>(m->payload), m->len);
-    on_message(message);
+    on_message(internal::MessageOf(m));
     rd_kafka_message_destroy(m);
     ++delivered;
   }

@@ -1,3 +1,5 @@
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/common/log.h"
 #include "daemon/ingest/kafka_handles.h"
@@ -71,6 +73,26 @@ PartitionListHandle OffsetList(
     entry->offset = offset;
   }
   return list;
+}
+
+Message MessageOf(const rd_kafka_message_t* m) {
+  Message message;
+  message.topic = rd_kafka_topic_name(m->rkt);
+  message.partition = m->partition;
+  message.offset = m->offset;
+  message.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+  message.payload = std::string_view(static_cast<const char*>(m->payload), m->len);
+  return message;
+}
+
+void ErrorLog::Warn(int err, absl::string_view reason) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  int64_t& last = last_logged_ms_[err];
+  if (last != 0 && now_ms - last < 10'000) return;
+  last = now_ms;
+  Log(LogLevel::kWarning, absl::StrCat("kafka: ", reason));
 }
 
 absl::StatusOr<ConfHandle> MakeConf(const KafkaProperties& properties) {

@@ -6,6 +6,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -55,6 +56,19 @@ absl::StatusOr<int> PartitionCount(rd_kafka_t* rk, const std::string& topic,
 // A partition list holding each partition's next offset (for commits).
 PartitionListHandle OffsetList(
     const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
+
+// The view of a consumed message (valid while `m` is).
+Message MessageOf(const rd_kafka_message_t* m);
+
+// Logs a client's errors, each kind at most every 10 s: a broker outage
+// repeats the same error many times a second.
+class ErrorLog {
+ public:
+  void Warn(int err, absl::string_view reason);
+
+ private:
+  std::map<int, int64_t> last_logged_ms_;  // by error code
+};
 
 }  // namespace prodops::ingest::internal
 

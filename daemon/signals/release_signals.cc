@@ -135,35 +135,69 @@ void ReleaseSignals::Apply(const Event& event, int64_t occurred_ms, int64_t as_o
   }
 }
 
+void ReleaseSignals::ApplyBroadcast(const Event& event, int64_t occurred_ms) {
+  if (event.payload_case() != Event::kRelease) return;
+  UpdateRelease(event.release(), occurred_ms, /*from_task=*/false);
+}
+
 void ReleaseSignals::ApplyRelease(const ReleaseEvent& event, int64_t at_ms) {
-  const std::string_view team = budget_->Admit(BudgetedLabel::kTeam, TeamLabel(event.team()));
   aggregates_->AddCounter(
       SeriesOf(MetricOrDie(kReleasesTotal),
-               {team, EnumLabel(ReleaseEvent::Kind_descriptor(), event.kind())}),
+               {budget_->Admit(BudgetedLabel::kTeam, TeamLabel(event.team())),
+                EnumLabel(ReleaseEvent::Kind_descriptor(), event.kind())}),
       1);
+  UpdateRelease(event, at_ms, /*from_task=*/true);
+}
+
+std::string_view ReleaseSignals::Label(BudgetedLabel label, std::string_view value,
+                                       bool from_task) {
+  if (from_task) return budget_->Admit(label, value);
+  budget_->Adopt(label, value);
+  return budget_->Lookup(label, value);
+}
+
+void ReleaseSignals::UpdateRelease(const ReleaseEvent& event, int64_t at_ms,
+                                   bool from_task) {
   ReleaseState& release = releases_[event.release()];
   if (release.frozen()) return;  // its windows are closed
   Unindex(event.release(), release);
+  bool changed = false;
   if (event.kind() == ReleaseEvent::DEPLOY) {
     // The earliest DEPLOY defines the release, whatever the arrival order.
-    if (release.deployed() && release.deploy_ms() <= at_ms) return;
-    release.set_deployed(true);
-    release.set_deploy_ms(at_ms);
-    release.set_team(std::string(team));
-    release.clear_features();
-    for (const std::string& feature : event.features()) {
-      const std::string label(budget_->Admit(BudgetedLabel::kFeature, feature));
-      if (std::find(release.features().begin(), release.features().end(), label) ==
-          release.features().end()) {
-        release.add_features(label);
+    // Read from its task after the broadcast, the same DEPLOY defines it
+    // again, so that its labels pass through the budget as a task's.
+    if (!release.deployed() || at_ms < release.deploy_ms() ||
+        (from_task && at_ms == release.deploy_ms())) {
+      release.set_deployed(true);
+      release.set_deploy_ms(at_ms);
+      // The task's Admit of the team (ApplyRelease) is looked up, not
+      // counted again.
+      release.set_team(std::string(
+          from_task ? budget_->Lookup(BudgetedLabel::kTeam, TeamLabel(event.team()))
+                    : Label(BudgetedLabel::kTeam, TeamLabel(event.team()), false)));
+      release.clear_features();
+      for (const std::string& feature : event.features()) {
+        const std::string label(Label(BudgetedLabel::kFeature, feature, from_task));
+        if (std::find(release.features().begin(), release.features().end(), label) ==
+            release.features().end()) {
+          release.add_features(label);
+        }
       }
+      changed = true;
     }
-  } else if (release.undo_ms_size() < kMaxUndos) {
+  } else if (release.undo_ms_size() < kMaxUndos &&
+             std::find(release.undo_ms().begin(), release.undo_ms().end(), at_ms) ==
+                 release.undo_ms().end()) {
     release.add_undo_ms(at_ms);
+    changed = true;
   }
-  MarkRelease(event.release());
-  pending_bytes_ += release.ByteSizeLong();
-  CheckFailure(event.release(), &release);
+  if (changed) {
+    MarkRelease(event.release());
+    pending_bytes_ += release.ByteSizeLong();
+  }
+  // A failure is counted in a task (the one whose event completes it); a
+  // broadcast event's task may be another process's.
+  if (from_task) CheckFailure(event.release(), &release);
   Index(event.release(), release);
 }
 

@@ -61,7 +61,8 @@ struct ReleaseOptions {
 // State (persisted through CollectChanges, so exactly-once with the
 // offsets):
 //   Family::kMeta "release/r/" + release name -> prodops.state.ReleaseState,
-//   the process's: releases are about every partition's tickets;
+//   the process's: releases are about every partition's tickets, and every
+//   process reads every release (ApplyBroadcast);
 //   Family::kSignals, task prefix + "release/h/" + feature label + "\0" +
 //   hour start (u64 BE, sign bit flipped) -> prodops.state.FeatureHourState,
 //   the tickets of each task (the one the shared Aggregates has selected);
@@ -85,6 +86,9 @@ class ReleaseSignals final : public SignalSet {
   absl::Status LoadTask(state::TaskId task) override;
   void DropTask(state::TaskId task) override;
   void Apply(const prodops::v1::Event& event, int64_t occurred_ms, int64_t as_of_ms) override;
+  // A release event read by every process: it defines the release here too,
+  // so that this process's tickets count for it.
+  void ApplyBroadcast(const prodops::v1::Event& event, int64_t occurred_ms) override;
   void Advance(int64_t as_of_ms) override;
   void CollectChanges(state::WriteSet* changes) override;
   size_t PendingBytes() const override { return pending_bytes_; }
@@ -97,7 +101,16 @@ class ReleaseSignals final : public SignalSet {
     uint64_t before = 0;
   };
 
+  // Counts the event, then updates the release and checks it for failure.
   void ApplyRelease(const prodops::v1::ReleaseEvent& release, int64_t at_ms);
+  // Takes the event into the release's state (idempotent). `from_task`: the
+  // event is of a task held (Apply), not a broadcast: labels are admitted
+  // (counting an overflow), and a failure is counted.
+  void UpdateRelease(const prodops::v1::ReleaseEvent& event, int64_t at_ms,
+                     bool from_task);
+  // The label of `value`: admitted (an overflow counted) for a task's
+  // event, else admitted only if the budget has room.
+  std::string_view Label(BudgetedLabel label, std::string_view value, bool from_task);
   void ApplyTicket(const prodops::v1::TicketEvent& ticket, int64_t at_ms);
   // Marks `release` failed (and counts it) if a failure is in its window.
   void CheckFailure(const std::string& name, prodops::state::ReleaseState* release);

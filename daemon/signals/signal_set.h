@@ -48,6 +48,13 @@ class SignalSet {
   virtual void Apply(const prodops::v1::Event& event, int64_t occurred_ms,
                      int64_t as_of_ms) = 0;
 
+  // Applies a valid event that every process reads whole, whichever
+  // partitions it holds (Pipeline::ProcessBroadcast): state of the process,
+  // never of a task, and nothing counted. The process that holds the
+  // event's partition also gets it through Apply, before or after, so the
+  // two must commute and repeat harmlessly.
+  virtual void ApplyBroadcast(const prodops::v1::Event& event, int64_t occurred_ms) {}
+
   // Time-driven work up to `as_of_ms`, the watermark (timers, expiry).
   // Called before every flush and snapshot.
   virtual void Advance(int64_t as_of_ms) {}

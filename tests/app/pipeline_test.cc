@@ -478,6 +478,51 @@ TEST_F(PipelineTest, ATaskFromAnotherProcessKeepsItsLabels) {
       samples.contains("prodops_tickets_open{priority=\"urgent\",team=\"__other__\"}"));
 }
 
+// A release read as a broadcast (every process reads the release topics
+// whole) counts the tickets of the tasks held here, though its partition is
+// another process's. It is not counted in prodops_releases_total here (the
+// holder of its partition counts it), and its offset is the process's,
+// written with its state.
+TEST_F(PipelineTest, ABroadcastReleaseCountsTheTicketsOfTheTasksHeld) {
+  PipelineOptions options = Options();
+  options.topics.push_back({"events", decode::Format::kJson, decode::Content::kEnvelope});
+  options.topics.push_back(
+      {"releases", decode::Format::kJson, decode::Content::kRelease});
+  Event deploy;
+  prodops::v1::ReleaseEvent* release = deploy.mutable_release();
+  release->set_event_id("r1-deploy");
+  release->mutable_occurred_at()->set_seconds((kT0 - 600'000) / 1000);
+  release->set_release("r1");
+  release->set_kind(prodops::v1::ReleaseEvent::DEPLOY);
+  release->set_team("payments");
+  release->add_features("checkout");
+  std::string release_json;
+  ASSERT_TRUE(sim::EncodeEvent(deploy, decode::Format::kJson, decode::Content::kRelease,
+                               &release_json));
+  Event ticket = UrgentTicket(TicketEvent::CREATED, kT0);
+  ticket.mutable_ticket()->add_features("checkout");
+  const ingest::TopicPartition events1{"events", 1};
+  const std::string after = R"(prodops_release_tickets_after{release="r1"})";
+  {
+    Pipeline pipeline(options, &store_, &clock_);
+    ASSERT_TRUE(pipeline.Load(TaskLoading::kOnAssignment).ok());
+    pipeline.SetAssigned(events1, true);
+    pipeline.ProcessBroadcast({"releases", 0, 0, {}, release_json});
+    pipeline.ProcessMessage({"events", 1, 0, {}, EventJson(ticket)});
+    const auto samples = ParseExposition(Exposition(pipeline));
+    EXPECT_EQ(samples.at(after), 1);
+    EXPECT_FALSE(
+        samples.contains(R"(prodops_releases_total{team="payments",kind="deploy"})"));
+    ASSERT_TRUE(pipeline.Flush().ok());
+  }
+  Pipeline restarted(options, &store_, &clock_);
+  ASSERT_TRUE(restarted.Load(TaskLoading::kOnAssignment).ok());
+  EXPECT_EQ(restarted.BroadcastOffset({"releases", 0}), 1);
+  EXPECT_EQ(restarted.BroadcastOffset({"releases", 1}), std::nullopt);
+  restarted.SetAssigned(events1, true);
+  EXPECT_EQ(ParseExposition(Exposition(restarted)).at(after), 1);
+}
+
 // A task revoked while its changes could not be written leaves with them:
 // its next owner resumes from the offsets stored with what was written, and
 // nothing of it is written afterwards (a changelog would refuse it).

@@ -125,19 +125,18 @@ NOW_DEPENDENT = frozenset((
 GROUP_MEMBERS = ("group0", "group1", "group2", "group3")
 # The metrics whose sum over the members of a group is the single process's
 # value: counts of events, tickets and users, each kept by the task its
-# event came from. Not the ratios and scores computed from them, nor
-# maxima and ages, nor settings (prodops_release_impact_window_seconds), nor
-# prodops_change_failures_total (a release and the incident that fails it
-# may be in different members' tasks), nor prodops_label_overflow_total
-# (each member admits labels on its own), nor, until every member reads
-# every release, a release's ticket counts (a member counts only the
-# releases of its own partitions).
+# event came from, and a release's ticket counts (every member reads every
+# release, and counts the tickets of its tasks). Not the ratios and scores
+# computed from them, nor maxima and ages, nor settings
+# (prodops_release_impact_window_seconds), nor prodops_change_failures_total
+# (a release and the incident that fails it may be in different members'
+# tasks), nor prodops_label_overflow_total (each member admits labels on its
+# own).
 GROUP_ADDITIVE = tuple(sorted(
     name for name, kind in reference.METRIC_KINDS.items()
     if kind == "exact" and name not in (
         "prodops_change_failures_total", "prodops_label_overflow_total",
-        "prodops_firefighting_spike", "prodops_release_impact_window_seconds",
-        "prodops_release_tickets_after", "prodops_release_tickets_before")))
+        "prodops_firefighting_spike", "prodops_release_impact_window_seconds")))
 
 max_hll_error_seen = 0.0
 RUN_ID = "%x" % int(time.time())

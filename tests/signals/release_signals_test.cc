@@ -303,6 +303,16 @@ TEST(ChangeFailuresTest, FollowTheFeaturesOfTheEarliestDeployAndSurviveRestarts)
   EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
 }
 
+// A later DEPLOY of an open release changes nothing: an incident still
+// fails the release.
+TEST(ChangeFailuresTest, ALaterSecondDeployLeavesTheReleaseOpenToIncidents) {
+  SignalsHarness harness;
+  harness.Apply(Release(kNoonS, "r1", "DEPLOY", "payments", "checkout"));
+  harness.Apply(Release(kNoonS + kHourS, "r1", "DEPLOY", "payments", "checkout"));
+  harness.Apply(Ticket(kNoonS + 2 * kHourS, "INCIDENT", "checkout"));
+  EXPECT_EQ(harness.Expose().at(R"(prodops_change_failures_total{team="payments"})"), 1);
+}
+
 TEST(RecentReleasesTest, OnlyTheMostRecentDeploysAreExposed) {
   SignalsOptions options;
   options.releases.recent_releases = 2;
@@ -388,6 +398,63 @@ TEST(ReleaseAndFeatureOrderTest,
     }
   } while (std::next_permutation(events.begin(), events.end()));
   EXPECT_EQ(orders, 5040);
+}
+
+// Release events also read as broadcasts (as every process reads the
+// release topics whole), before, after or between their task's reading,
+// change nothing; read as broadcasts only, they define the releases for
+// the tickets held, and count nothing.
+TEST(ReleaseBroadcastTest, ReadingReleasesAlsoAsBroadcastsChangesNothing) {
+  const std::vector<std::string> events = {
+      Ticket(kNoonS - 1800, "BUG", "checkout"),
+      Release(kNoonS, "r1", "DEPLOY", "payments", "checkout"),
+      Release(kNoonS + 300, "r1", "HOTFIX", "payments", "checkout"),
+      Ticket(kNoonS + 600, "INCIDENT", "checkout"),
+      Release(kNoonS + 1200, "r2", "DEPLOY", "growth", "search"),
+      Ticket(kNoonS + 1500, "INCIDENT", "search"),
+      Release(kNoonS + 2400, "r2", "DEPLOY", "growth", "search"),
+  };
+  const auto is_release = [](const std::string& e) {
+    return e.find("release {") != std::string::npos;
+  };
+  const int64_t frozen_ms = (kNoonS + 3 * 24 * kHourS) * 1000;
+  SignalsHarness alone;
+  for (const std::string& e : events) alone.Apply(e);
+  const testing::Samples expected = alone.Expose();
+  const testing::Samples expected_frozen = alone.Expose(frozen_ms);
+  EXPECT_EQ(expected.at(R"(prodops_change_failures_total{team="payments"})"), 1);
+  EXPECT_EQ(expected.at(R"(prodops_change_failures_total{team="growth"})"), 1);
+
+  SignalsHarness before, after, between;
+  for (const std::string& e : events) {
+    if (is_release(e)) before.ApplyBroadcast(e);
+  }
+  for (const std::string& e : events) {
+    before.Apply(e);
+    after.Apply(e);
+    between.Apply(e);
+    if (is_release(e)) between.ApplyBroadcast(e);
+  }
+  for (const std::string& e : events) {
+    if (is_release(e)) after.ApplyBroadcast(e);
+  }
+  for (SignalsHarness* harness : {&before, &after, &between}) {
+    EXPECT_EQ(harness->Expose(), expected);
+    EXPECT_EQ(harness->Expose(frozen_ms), expected_frozen);
+  }
+
+  SignalsHarness broadcast_only;
+  for (const std::string& e : events) {
+    if (is_release(e)) {
+      broadcast_only.ApplyBroadcast(e);
+    } else {
+      broadcast_only.Apply(e);
+    }
+  }
+  const testing::Samples samples = broadcast_only.Expose();
+  EXPECT_EQ(Counts(samples, "r1"), Counts(expected, "r1"));
+  EXPECT_EQ(Counts(samples, "r2"), Counts(expected, "r2"));
+  EXPECT_EQ(samples.count(R"(prodops_releases_total{team="payments",kind="deploy"})"), 0);
 }
 
 }  // namespace

@@ -59,6 +59,13 @@ class SignalsHarness {
     for (const auto& set : sets_) set->Apply(event, occurred_ms, as_of_ms_);
   }
 
+  // Applies `text` as an event every process reads (Pipeline::ProcessBroadcast).
+  void ApplyBroadcast(const std::string& text) {
+    const prodops::v1::Event event = EventFromText(text);
+    for (const auto& set : sets_)
+      set->ApplyBroadcast(event, decode::OccurredAtMillis(event));
+  }
+
   // A flush into `store`: what the pipeline writes with the offsets.
   void Flush(MemoryStore* store) {
     for (const auto& set : sets_) set->Advance(as_of_ms_);
