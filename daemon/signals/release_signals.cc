@@ -99,14 +99,10 @@ absl::Status ReleaseSignals::LoadTask(state::TaskId task) {
         if (!counts.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
           return absl::DataLossError("release signals: unreadable release counts");
         }
-        const std::string name(key.substr(counts_prefix.size()));
-        std::string task_key = state::TaskKey(task, name);
-        if (releases_.contains(name)) {
-          frozen_counts_[std::move(task_key)] = counts;
-        } else {
-          // A release its last owner kept and this process has forgotten.
-          dirty_counts_.insert(std::move(task_key));
-        }
+        // Kept even for a release this process does not know (yet: a
+        // release topic it could not read at start), so that they are
+        // there when it does; Forget deletes them with the release.
+        frozen_counts_[state::TaskKey(task, key.substr(counts_prefix.size()))] = counts;
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
