@@ -21,6 +21,15 @@ prometheus::MetricFamily LiveFamily(std::string_view name) {
   return exporter::MakeFamily(def.name, def.help, def.type);
 }
 
+// Adds the lag of `tp`: messages up to `high` not read yet (`next` is the
+// next offset to read, nullopt before the first).
+void AddLag(prometheus::MetricFamily* family, const ingest::TopicPartition& tp,
+            int64_t high, std::optional<int64_t> next) {
+  exporter::AddSample(family, {"topic", "partition"},
+                      {tp.topic, std::to_string(tp.partition)},
+                      static_cast<double>(std::max<int64_t>(0, high - next.value_or(0))));
+}
+
 // A live family of one unlabelled sample.
 prometheus::MetricFamily LiveValue(std::string_view name, double value) {
   prometheus::MetricFamily family = LiveFamily(name);
@@ -372,16 +381,23 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
       // Not one being revoked (the snapshot published on revoke): a
       // partition is reported by the member that holds its task only.
       if (!pipeline_->Assigned(tp)) continue;
-      const std::optional<int64_t> high = consumer_->HighWatermark(tp);
-      const std::optional<int64_t> next = pipeline_->NextOffset(tp);
-      if (!high.has_value()) continue;
-      const int64_t position = next.value_or(0);
-      exporter::AddSample(&lag, {"topic", "partition"},
-                          {tp.topic, std::to_string(tp.partition)},
-                          static_cast<double>(std::max<int64_t>(0, *high - position)));
+      if (const std::optional<int64_t> high = consumer_->HighWatermark(tp);
+          high.has_value()) {
+        AddLag(&lag, tp, *high, pipeline_->NextOffset(tp));
+      }
     }
   }
   families.push_back(std::move(lag));
+  if (broadcast_ != nullptr) {
+    prometheus::MetricFamily broadcast_lag = LiveFamily(signals::kBroadcastLag);
+    for (const ingest::TopicPartition& tp : broadcast_->Partitions()) {
+      if (const std::optional<int64_t> high = broadcast_->HighWatermark(tp);
+          high.has_value()) {
+        AddLag(&broadcast_lag, tp, *high, pipeline_->BroadcastOffset(tp));
+      }
+    }
+    families.push_back(std::move(broadcast_lag));
+  }
   return families;
 }
 

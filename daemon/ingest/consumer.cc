@@ -319,15 +319,9 @@ std::unique_ptr<ConsumerGroupMetadata> KafkaConsumer::GroupMetadata() const {
 }
 
 std::optional<int64_t> KafkaConsumer::HighWatermark(const TopicPartition& tp) const {
-  int64_t low = -1;
-  int64_t high = -1;
-  if (rd_kafka_get_watermark_offsets(impl_->rk.get(), tp.topic.c_str(), tp.partition, &low,
-                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-      high < 0) {
-    // A topic that does not exist holds no message.
-    if (impl_->missing_topics.contains(tp.topic)) return 0;
-    return std::nullopt;
-  }
+  const std::optional<int64_t> high = internal::CachedHighWatermark(impl_->rk.get(), tp);
+  // A topic that does not exist holds no message.
+  if (!high.has_value() && impl_->missing_topics.contains(tp.topic)) return 0;
   return high;
 }
 

@@ -75,6 +75,17 @@ PartitionListHandle OffsetList(
   return list;
 }
 
+std::optional<int64_t> CachedHighWatermark(rd_kafka_t* rk, const TopicPartition& tp) {
+  int64_t low = -1;
+  int64_t high = -1;
+  if (rd_kafka_get_watermark_offsets(rk, tp.topic.c_str(), tp.partition, &low, &high) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return std::nullopt;
+  }
+  return high;
+}
+
 Message MessageOf(const rd_kafka_message_t* m) {
   Message message;
   message.topic = rd_kafka_topic_name(m->rkt);

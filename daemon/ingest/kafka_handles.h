@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,10 @@ absl::StatusOr<int> PartitionCount(rd_kafka_t* rk, const std::string& topic,
 // A partition list holding each partition's next offset (for commits).
 PartitionListHandle OffsetList(
     const std::vector<std::pair<TopicPartition, int64_t>>& next_offsets);
+
+// The partition's high watermark as the client's fetcher last saw it (no
+// request is made); nullopt if unknown.
+std::optional<int64_t> CachedHighWatermark(rd_kafka_t* rk, const TopicPartition& tp);
 
 // The view of a consumed message (valid while `m` is).
 Message MessageOf(const rd_kafka_message_t* m);

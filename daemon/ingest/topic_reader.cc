@@ -28,6 +28,7 @@ struct TopicReader::Impl {
   std::set<std::string> missing_topics;  // not assigned yet: they did not exist
   Steady::time_point next_recheck;
   internal::ErrorLog errors;
+  std::vector<TopicPartition> partitions;  // assigned
   // CatchUp: partitions whose end has not been reached yet.
   std::set<TopicPartition> catching_up;
 };
@@ -91,6 +92,7 @@ void TopicReader::AssignNewTopics(int metadata_timeout_ms) {
       rd_kafka_topic_partition_list_add(added.get(), it->c_str(), p)->offset =
           offset.value_or(RD_KAFKA_OFFSET_BEGINNING);
       impl_->catching_up.insert({*it, p});
+      impl_->partitions.push_back({*it, p});
     }
     Log(LogLevel::kInfo, absl::StrCat("reading all ", *partitions,
                                       " partitions of topic ", *it, " in every process"));
@@ -131,6 +133,14 @@ absl::Status TopicReader::CatchUp(const OnMessage& on_message) {
     rd_kafka_message_destroy(m);
   }
   return absl::OkStatus();
+}
+
+const std::vector<TopicPartition>& TopicReader::Partitions() const {
+  return impl_->partitions;
+}
+
+std::optional<int64_t> TopicReader::HighWatermark(const TopicPartition& tp) const {
+  return internal::CachedHighWatermark(impl_->rk.get(), tp);
 }
 
 size_t TopicReader::Poll(size_t max_messages, const OnMessage& on_message) {

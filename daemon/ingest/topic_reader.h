@@ -55,6 +55,11 @@ class TopicReader {
   // Returns the number of messages.
   size_t Poll(size_t max_messages, const OnMessage& on_message);
 
+  // The partitions read (those of the topics found so far).
+  const std::vector<TopicPartition>& Partitions() const;
+  // The partition's high watermark as last fetched, if known.
+  std::optional<int64_t> HighWatermark(const TopicPartition& tp) const;
+
   struct Impl;  // opaque; public only so that librdkafka callbacks can see it
 
  private:

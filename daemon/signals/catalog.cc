@@ -46,6 +46,10 @@ std::vector<MetricDef> MakeCatalog() {
       {std::string(kConsumerLag),
        "Messages in the partition not yet processed (high watermark - next offset).",
        MetricType::Gauge, {"topic", "partition"}, Storage::kLive},
+      {std::string(kBroadcastLag),
+       "Messages of a partition that every process reads (the release topics) not yet "
+       "read by this one (high watermark - next offset).",
+       MetricType::Gauge, {"topic", "partition"}, Storage::kLive},
       {std::string(kBuildInfo), "Always 1; labels describe the build.", MetricType::Gauge,
        {"version"}, Storage::kLive},
       {std::string(kStateFlushesTotal),

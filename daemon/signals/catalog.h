@@ -57,6 +57,7 @@ inline constexpr std::string_view kEventsLateTotal = "prodops_events_late_total"
 inline constexpr std::string_view kEventsDuplicateTotal = "prodops_events_duplicate_total";
 inline constexpr std::string_view kLastEventTimestamp = "prodops_last_event_timestamp_seconds";
 inline constexpr std::string_view kConsumerLag = "prodops_consumer_lag_messages";
+inline constexpr std::string_view kBroadcastLag = "prodops_broadcast_lag_messages";
 inline constexpr std::string_view kBuildInfo = "prodops_build_info";
 inline constexpr std::string_view kStateFlushesTotal = "prodops_state_flushes_total";
 inline constexpr std::string_view kStateFlushErrorsTotal = "prodops_state_flush_errors_total";

@@ -1048,6 +1048,11 @@ class EndToEnd(unittest.TestCase):
                  lambda: bool(members.held(["group3"])[0]), 60)
             s.finish_loadgen(proc, 180)
             members.wait_caught_up(live, events)
+            # Every member has read every partition of the releases topic.
+            for name in live:
+                broadcast = only(members.values(name), "prodops_broadcast_lag_messages")
+                self.assertEqual(len(broadcast), PARTITIONS, name)
+                self.assertEqual(set(broadcast.values()), {0}, name)
             # Two scrapes after the last change: every member's latest
             # snapshot is in Prometheus.
             time.sleep(2.5)

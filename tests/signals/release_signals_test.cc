@@ -303,6 +303,27 @@ TEST(ChangeFailuresTest, FollowTheFeaturesOfTheEarliestDeployAndSurviveRestarts)
   EXPECT_EQ(samples.at(R"(prodops_change_failures_total{team="payments"})"), 1);
 }
 
+// A release frozen by a version that kept the process's counts in the
+// release itself (no counts per task) shows those counts.
+TEST(ReleaseTasksTest, CountsFrozenBeforeTheyWereKeptPerTaskAreShown) {
+  prodops::state::ReleaseState release;
+  release.set_team("payments");
+  release.add_features("checkout");
+  release.set_deployed(true);
+  release.set_deploy_ms(kNoonS * 1000);
+  release.set_frozen(true);
+  release.set_tickets_after(5);
+  release.set_tickets_before(2);
+  state::WriteSet old;
+  old.Put(state::Family::kMeta, "release/r/r-old", release.SerializeAsString());
+  MemoryStore store;
+  ASSERT_TRUE(store.Write(old).ok());
+  SignalsHarness harness;
+  harness.Apply(Ticket(kNoonS + 2 * 24 * kHourS, "BUG", "checkout"));
+  harness.Flush(&store);
+  EXPECT_EQ(Counts(harness.Restart(store)->Expose(), "r-old"), std::make_pair(5.0, 2.0));
+}
+
 // A later DEPLOY of an open release changes nothing: an incident still
 // fails the release.
 TEST(ChangeFailuresTest, ALaterSecondDeployLeavesTheReleaseOpenToIncidents) {
