@@ -181,11 +181,13 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(
     if (!reader.ok()) return reader.status();
     daemon->broadcast_ = *std::move(reader);
     // Every release known so far is known before any partition is read, as
-    // Kafka Streams fills a global store before it starts its tasks.
+    // Kafka Streams fills a global store before it starts its tasks. A
+    // partition that cannot be read now (no leader) is read as it can be.
     if (absl::Status s = daemon->broadcast_->CatchUp(
             [pipeline](const ingest::Message& m) { pipeline->ProcessBroadcast(m); });
         !s.ok()) {
-      return s;
+      Log(LogLevel::kWarning,
+          absl::StrCat("starting without every release read: ", s.message()));
     }
   }
   absl::StatusOr<std::unique_ptr<ingest::KafkaConsumer>> consumer =

@@ -72,6 +72,17 @@ ingest::TopicReader::OnMessage Into(Received* received) {
   };
 }
 
+// Polls until `count` messages arrived (or 20 s passed); how many did.
+size_t PollFor(ingest::TopicReader& reader, size_t count, Received* received) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  size_t total = 0;
+  while (total < count && std::chrono::steady_clock::now() < deadline) {
+    total += reader.Poll(100, Into(received));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return total;
+}
+
 TEST_F(TopicReaderTest, CatchUpReadsEveryPartitionToItsEndFromTheGivenOffsets) {
   Produce("releases", 3, 0, 5);
   // Partition 1 resumes after its third message; the others start over.
@@ -93,14 +104,11 @@ TEST_F(TopicReaderTest, CatchUpReadsEveryPartitionToItsEndFromTheGivenOffsets) {
   // Then Poll delivers what arrives later.
   Produce("releases", 3, 5, 2);
   Received later;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  size_t total = 0;
-  while (total < 6 && std::chrono::steady_clock::now() < deadline) {
-    total += reader->Poll(100, Into(&later));
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(total, 6u);
+  EXPECT_EQ(PollFor(*reader, 6, &later), 6u);
   EXPECT_EQ(Of(later, "releases", 0), (std::vector<std::string>{"0-5", "0-6"}));
+  // What the lag metric is computed from.
+  EXPECT_EQ(reader->Partitions().size(), 3u);
+  EXPECT_EQ(reader->HighWatermark({"releases", 0}), 7);
 }
 
 // (A topic missing at the start is looked for again from Poll; the mock
@@ -113,13 +121,7 @@ TEST_F(TopicReaderTest, AnEmptyTopicEndsCatchUpAtOnceAndIsReadOnceWrittenTo) {
   ASSERT_TRUE(reader->CatchUp(Into(&received)).ok());
   EXPECT_TRUE(received.empty());
   Produce("releases", 3, 0, 3);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  size_t total = 0;
-  while (total < 9 && std::chrono::steady_clock::now() < deadline) {
-    total += reader->Poll(100, Into(&received));
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(total, 9u);
+  EXPECT_EQ(PollFor(*reader, 9, &received), 9u);
   EXPECT_EQ(Of(received, "releases", 1), (std::vector<std::string>{"1-0", "1-1", "1-2"}));
 }
 
