@@ -204,12 +204,13 @@ TEST(ReleaseTasksTest, FrozenCountsMoveWithTheirTask) {
   EXPECT_EQ(task1, std::make_pair(2.0, 1.0));
 
   // Task 1 with its frozen counts.
-  EXPECT_EQ(Counts(frozen.Restart(TasksOf(frozen_store, frozen_store, {1}))->Expose(), "r1"),
-            task1);
+  // (The harness reads its store as long as it lives.)
+  MemoryStore with_counts = TasksOf(frozen_store, frozen_store, {1});
+  EXPECT_EQ(Counts(frozen.Restart(with_counts)->Expose(), "r1"), task1);
   // Task 1 as its last owner left it before the freeze, taken by the
   // process that has frozen r1: frozen from its hours, and written.
-  std::unique_ptr<SignalsHarness> taken =
-      frozen.Restart(TasksOf(frozen_store, open_store, {1}));
+  MemoryStore handed_over = TasksOf(frozen_store, open_store, {1});
+  std::unique_ptr<SignalsHarness> taken = frozen.Restart(handed_over);
   EXPECT_EQ(Counts(taken->Expose(), "r1"), task1);
   MemoryStore written = TasksOf(frozen_store, open_store, {1});
   taken->Flush(&written);
