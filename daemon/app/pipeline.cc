@@ -284,23 +284,9 @@ void Pipeline::ProcessMessage(const ingest::Message& message) {
   progress.has_offset = true;
   progress.dirty = true;
 
-  if (options_.max_message_bytes > 0 &&
-      message.payload.size() > options_.max_message_bytes) {
-    Reject(topic, decode::Reject::kTooLarge,
-           absl::StrCat(message.payload.size(), " bytes; the limit is ",
-                        options_.max_message_bytes),
-           message);
-    return;
-  }
-  const decode::Decoded decoded = decode::DecodeEvent(message.payload, topic.spec.format,
-                                                      topic.spec.content, &event_);
-  if (!decoded.ok()) {
-    Reject(topic, decoded.reason, decoded.detail, message);
-    return;
-  }
-  const int64_t occurred_ms = decode::OccurredAtMillis(event_);
+  int64_t occurred_ms = 0;
   std::string detail;
-  if (decode::Reject reason = CheckTolerance(occurred_ms, &detail);
+  if (const decode::Reject reason = DecodeValid(topic, message, &occurred_ms, &detail);
       reason != decode::Reject::kNone) {
     Reject(topic, reason, detail, message);
     return;
@@ -330,17 +316,10 @@ void Pipeline::ProcessBroadcast(const ingest::Message& message) {
   auto [it, first] = broadcast_.try_emplace(std::move(tp));
   if (!first && message.offset < it->second.next_offset) return;  // in the state
   it->second = {message.offset + 1, /*dirty=*/true};
-  // What ProcessMessage would reject is skipped here.
-  if (options_.max_message_bytes > 0 &&
-      message.payload.size() > options_.max_message_bytes) {
-    return;
-  }
-  const decode::Decoded decoded = decode::DecodeEvent(message.payload, topic.spec.format,
-                                                      topic.spec.content, &event_);
-  if (!decoded.ok()) return;
-  const int64_t occurred_ms = decode::OccurredAtMillis(event_);
+  // What ProcessMessage rejects (and counts) is skipped here.
+  int64_t occurred_ms = 0;
   std::string unused;
-  if (CheckTolerance(occurred_ms, &unused) != decode::Reject::kNone) return;
+  if (DecodeValid(topic, message, &occurred_ms, &unused) != decode::Reject::kNone) return;
   for (const auto& set : signal_sets_) set->ApplyBroadcast(event_, occurred_ms);
 }
 
@@ -358,6 +337,25 @@ void Pipeline::Accept(const TopicState& topic, state::TaskId task, int64_t occur
   }
   for (const auto& set : signal_sets_) set->Apply(event_, occurred_ms, as_of_ms);
   if (feed_.has_value()) feed_->NoteEvent(occurred_ms);
+}
+
+decode::Reject Pipeline::DecodeValid(const TopicState& topic,
+                                     const ingest::Message& message, int64_t* occurred_ms,
+                                     std::string* detail) {
+  if (options_.max_message_bytes > 0 &&
+      message.payload.size() > options_.max_message_bytes) {
+    *detail = absl::StrCat(message.payload.size(), " bytes; the limit is ",
+                           options_.max_message_bytes);
+    return decode::Reject::kTooLarge;
+  }
+  const decode::Decoded decoded = decode::DecodeEvent(message.payload, topic.spec.format,
+                                                      topic.spec.content, &event_);
+  if (!decoded.ok()) {
+    *detail = decoded.detail;
+    return decoded.reason;
+  }
+  *occurred_ms = decode::OccurredAtMillis(event_);
+  return CheckTolerance(*occurred_ms, detail);
 }
 
 decode::Reject Pipeline::CheckTolerance(int64_t occurred_ms, std::string* detail) const {

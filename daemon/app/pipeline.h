@@ -205,6 +205,11 @@ class Pipeline {
               int64_t as_of_ms);
   void Reject(const TopicState& topic, decode::Reject reason, const std::string& detail,
               const ingest::Message& message);
+  // Decodes `message` into event_ and checks it: kNone with its occurred_at
+  // in *occurred_ms, or why it is refused (and *detail). The one check of
+  // ProcessMessage and ProcessBroadcast.
+  decode::Reject DecodeValid(const TopicState& topic, const ingest::Message& message,
+                             int64_t* occurred_ms, std::string* detail);
   // Why the event's time is refused, or kNone.
   decode::Reject CheckTolerance(int64_t occurred_ms, std::string* detail) const;
   size_t PendingBytes() const;

@@ -166,11 +166,11 @@ void ReleaseSignals::UpdateRelease(const ReleaseEvent& event, int64_t at_ms,
         (from_task && at_ms == release.deploy_ms())) {
       release.set_deployed(true);
       release.set_deploy_ms(at_ms);
-      // The task's Admit of the team (ApplyRelease) is looked up, not
-      // counted again.
-      release.set_team(std::string(
-          from_task ? budget_->Lookup(BudgetedLabel::kTeam, TeamLabel(event.team()))
-                    : Label(BudgetedLabel::kTeam, TeamLabel(event.team()), false)));
+      // A task's event has admitted its team already (ApplyRelease): it is
+      // looked up, not counted again.
+      const std::string_view team = TeamLabel(event.team());
+      if (!from_task) budget_->Adopt(BudgetedLabel::kTeam, team);
+      release.set_team(std::string(budget_->Lookup(BudgetedLabel::kTeam, team)));
       release.clear_features();
       for (const std::string& feature : event.features()) {
         const std::string label(Label(BudgetedLabel::kFeature, feature, from_task));
