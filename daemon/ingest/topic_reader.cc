@@ -31,6 +31,22 @@ struct TopicReader::Impl {
   std::vector<TopicPartition> partitions;  // assigned
   // CatchUp: partitions whose end has not been reached yet.
   std::set<TopicPartition> catching_up;
+
+  // Takes `m` (one from rd_kafka_consumer_poll, not null): hands a message
+  // to `on_message`, notes a partition's end, logs an error. True if it
+  // handed a message on.
+  bool Dispatch(rd_kafka_message_t* m, const OnMessage& on_message) {
+    const bool message = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (message) {
+      on_message(internal::MessageOf(m));
+    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      catching_up.erase({rd_kafka_topic_name(m->rkt), m->partition});
+    } else {
+      errors.Warn(m->err, rd_kafka_message_errstr(m));
+    }
+    rd_kafka_message_destroy(m);
+    return message;
+  }
 };
 
 absl::StatusOr<std::unique_ptr<TopicReader>> TopicReader::Create(
@@ -123,14 +139,7 @@ absl::Status TopicReader::CatchUp(const OnMessage& on_message) {
       continue;
     }
     last_read = Steady::now();
-    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      impl_->catching_up.erase({rd_kafka_topic_name(m->rkt), m->partition});
-    } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      impl_->errors.Warn(m->err, rd_kafka_message_errstr(m));
-    } else {
-      on_message(internal::MessageOf(m));
-    }
-    rd_kafka_message_destroy(m);
+    impl_->Dispatch(m, on_message);
   }
   return absl::OkStatus();
 }
@@ -151,15 +160,7 @@ size_t TopicReader::Poll(size_t max_messages, const OnMessage& on_message) {
   while (delivered < max_messages) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(impl_->rk.get(), 0);
     if (m == nullptr) break;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      on_message(internal::MessageOf(m));
-      ++delivered;
-    } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      impl_->catching_up.erase({rd_kafka_topic_name(m->rkt), m->partition});
-    } else {
-      impl_->errors.Warn(m->err, rd_kafka_message_errstr(m));
-    }
-    rd_kafka_message_destroy(m);
+    if (impl_->Dispatch(m, on_message)) ++delivered;
   }
   return delivered;
 }
