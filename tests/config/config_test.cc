@@ -45,7 +45,7 @@ TEST(ParseConfigTest, FillsEveryDocumentedDefault) {
           cache_max_bytes: 67108864
           memory_budget_bytes: 268435456
           min_free_disk_bytes: 67108864
-          window_cache_bytes: 134217728
+          window_cache_bytes: 67108864
           dedup_filter_bytes: 67108864
         }
         ingest {
