@@ -223,7 +223,9 @@ absl::StatusOr<Daemon::RunSummary> Daemon::Run(const std::atomic<bool>& stop,
           absl::StrCat("caught up after ", summary.messages, " messages"));
       break;
     }
-    if (pipeline_->FlushDue()) FlushAndPublish();
+    // The periodic flush writes while the next messages are processed; the
+    // ones that hand the state on (revoke, stop) wait for it.
+    if (pipeline_->FlushDue()) FlushAndPublish(FlushMode::kBackground);
   }
   Log(LogLevel::kInfo, "stopping: flushing state and leaving the consumer group");
   FlushAndPublish();
@@ -282,8 +284,8 @@ void Daemon::BeforeRevoke(const std::vector<ingest::TopicPartition>& partitions)
   Publish();
 }
 
-void Daemon::FlushAndPublish() {
-  if (absl::Status s = pipeline_->Flush(); s.ok()) {
+void Daemon::FlushAndPublish(FlushMode mode) {
+  if (absl::Status s = pipeline_->Flush(mode); s.ok()) {
     if (!store_error_.empty()) Log(LogLevel::kInfo, "state store writes work again");
     store_error_.clear();
     consumer_->Commit(pipeline_->TakeCommittableOffsets());
@@ -364,7 +366,7 @@ std::vector<prometheus::MetricFamily> Daemon::LiveFamilies(bool ready) const {
   }
 
   if (changelog_ != nullptr) {
-    const ingest::ChangelogStats& stats = changelog_->stats();
+    const ingest::ChangelogStats stats = changelog_->stats();
     families.push_back(LiveValue(signals::kChangelogRecordsWrittenTotal,
                                  static_cast<double>(stats.records_written)));
     families.push_back(LiveValue(signals::kChangelogRecordsRestoredTotal,

@@ -69,7 +69,7 @@ class Daemon final : private ingest::RebalanceListener {
   bool CaughtUp() const;
 
   // Flushes the pipeline, commits what became durable, then Publish().
-  void FlushAndPublish();
+  void FlushAndPublish(FlushMode mode = FlushMode::kWait);
   // Updates readiness and publishes a snapshot.
   void Publish();
   std::vector<prometheus::MetricFamily> LiveFamilies(bool ready) const;

@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -82,10 +83,11 @@ void DedupIndex::HoldTask(state::TaskId task) {
 void DedupIndex::DropTask(state::TaskId task) {
   // The filter keeps the task's ids: a false positive costs a read.
   tasks_.erase(std::remove(tasks_.begin(), tasks_.end(), task), tasks_.end());
-  for (IdTimes* ids : {&pending_, &collected_}) {
+  for (auto [ids, bytes] : {std::pair{&pending_, &pending_bytes_},
+                            std::pair{&collected_, &collected_bytes_}}) {
     for (auto it = ids->begin(); it != ids->end();) {
       if (it->second.task == task) {
-        pending_bytes_ -= std::min(pending_bytes_, EntryBytes(it->first));
+        *bytes -= std::min(*bytes, EntryBytes(it->first));
         ids->erase(it++);
       } else {
         ++it;
@@ -170,6 +172,7 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
     for (auto& [id, accepted] : pending_) collected_.insert_or_assign(id, accepted);
   }
   pending_.clear();
+  collected_bytes_ += std::exchange(pending_bytes_, 0);
   const int64_t cutoff = Cutoff(watermark_ms);
   store_->SetDedupCutoff(cutoff);
   filter_.DropBefore(cutoff);
@@ -177,7 +180,7 @@ void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) 
 
 void DedupIndex::Written() {
   collected_.clear();
-  pending_bytes_ = 0;
+  collected_bytes_ = 0;
 }
 
 }  // namespace prodops::app

@@ -66,11 +66,12 @@ class DedupIndex {
   // They stay in memory until Written(): a failed write keeps its WriteSet
   // for the next attempt, and lookups must still see them meanwhile.
   void CollectChanges(int64_t watermark_ms, state::WriteSet* changes);
-  // Every WriteSet collected so far is durable.
+  // Every WriteSet collected before the last CollectChanges is durable
+  // (ids remembered since stay pending).
   void Written();
 
   // Bytes of ids held in memory.
-  size_t PendingBytes() const { return pending_bytes_; }
+  size_t PendingBytes() const { return pending_bytes_ + collected_bytes_; }
   // Lookups that failed to read the store (counted, then treated as new).
   uint64_t read_errors() const { return read_errors_; }
   // Lookups that read the store, and the filter's memory.
@@ -99,7 +100,9 @@ class DedupIndex {
   IdTimes collected_;
   // The tasks with ids in the store (or collected for it), ascending.
   std::vector<state::TaskId> tasks_;
+  // Bytes of the ids in pending_, and in collected_.
   size_t pending_bytes_ = 0;
+  size_t collected_bytes_ = 0;
   // Every id of the tasks held and accepted since, with its time.
   RecentIdFilter filter_;
   bool filter_complete_ = false;  // it holds the ids of every task held

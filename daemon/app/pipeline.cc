@@ -65,7 +65,8 @@ Pipeline::Pipeline(PipelineOptions options, state::StateStore* store, const Cloc
       dead_letters_(dead_letters),
       feed_out_(feed),
       aggregates_(options_.windows),
-      signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)) {
+      signal_sets_(signals::MakeSignalSets(options_.signals, &aggregates_)),
+      writer_(store) {
   if (options_.dedup_horizon_ms > 0) {
     dedup_.emplace(options_.dedup_horizon_ms, store_, options_.dedup_filter_bytes);
   }
@@ -210,6 +211,10 @@ void Pipeline::UpdateProgress(PartitionProgress& progress, Change change) {
 }
 
 void Pipeline::SetAssigned(const ingest::TopicPartition& tp, bool assigned) {
+  // A task is acquired from, or released to, the store between writes. A
+  // failed write is kept and retried by the next Flush (the caller learns
+  // of it there), without a revoked task's part.
+  if (loading_ == TaskLoading::kOnAssignment) FinishWrite().IgnoreError();
   const state::TaskId task = TaskOf(tp.partition);
   if (assigned) {
     awaiting_assignment_ = false;
@@ -420,7 +425,10 @@ void Pipeline::ScheduleRetry() {
   retry_at_ms_ = clock_->NowMillis() + retry_backoff_ms_;
 }
 
-absl::Status Pipeline::Flush() {
+absl::Status Pipeline::Flush(FlushMode mode) {
+  // The write in flight first: writes reach the store in order, and a
+  // failed one goes again, ahead of anything collected after it.
+  if (absl::Status s = FinishWrite(); !s.ok()) return s;
   const auto started = std::chrono::steady_clock::now();
   last_flush_ms_ = clock_->NowMillis();
   // Dead letters first: an offset is stored only once the messages before
@@ -486,22 +494,37 @@ absl::Status Pipeline::Flush() {
     return absl::OkStatus();
   }
 
-  if (absl::Status s = store_->Write(unwritten_); !s.ok()) {
+  writing_offsets_ = std::move(offsets);
+  collect_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  writer_.Start(std::exchange(unwritten_, {}));
+  if (mode == FlushMode::kBackground) return absl::OkStatus();
+  return FinishWrite();
+}
+
+absl::Status Pipeline::FinishWrite() {
+  if (!writer_.InFlight()) return absl::OkStatus();
+  state::BackgroundWriter::Outcome outcome = writer_.Wait();
+  if (!outcome.status.ok()) {
+    // Nothing is collected while a write is in flight, so these are all the
+    // unwritten changes.
+    unwritten_ = std::move(outcome.changes);
     ScheduleRetry();
     // Keep the offsets dirty so that they are committed once written.
-    for (const auto& entry : offsets) partitions_[entry.first].dirty = true;
-    return s;
+    for (const auto& entry : writing_offsets_) partitions_[entry.first].dirty = true;
+    writing_offsets_.clear();
+    return outcome.status;
   }
-  unwritten_.Clear();
   aggregates_.Written();
   for (const auto& set : signal_sets_) set->Written();
   if (dedup_.has_value()) dedup_->Written();
   retry_backoff_ms_ = 0;
   retry_at_ms_ = 0;
   ++flushes_;
-  last_flush_seconds_ =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  committable_.insert(committable_.end(), offsets.begin(), offsets.end());
+  last_flush_seconds_ = collect_seconds_ + outcome.seconds;
+  committable_.insert(committable_.end(), writing_offsets_.begin(),
+                      writing_offsets_.end());
+  writing_offsets_.clear();
   return absl::OkStatus();
 }
 

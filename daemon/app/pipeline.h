@@ -16,6 +16,7 @@
 #include "daemon/ingest/dead_letter.h"
 #include "daemon/ingest/kafka_common.h"
 #include "daemon/signals/registry.h"
+#include "daemon/state/background_writer.h"
 #include "daemon/state/store.h"
 #include "daemon/window/aggregates.h"
 
@@ -54,6 +55,12 @@ enum class TimeMode {
 // at different speeds (a backlog, a restart, one broker slower than
 // another) cannot make one partition's events late because another ran
 // ahead. It never goes backwards and is stored with the state.
+
+// How Flush waits for its write (see Pipeline::Flush).
+enum class FlushMode {
+  kWait,        // until the changes are durable, or the write failed
+  kBackground,  // not: the writer thread writes while events go on
+};
 
 struct PipelineOptions {
   // Required.
@@ -103,7 +110,9 @@ struct PipelineOptions {
 // unwritten changes exceed cache_max_bytes, Backlogged() asks the source to
 // pause instead of growing without bound.
 //
-// Single-threaded: one thread calls everything.
+// Single-threaded: one thread calls everything. Writes to the store run on
+// a writer thread of the pipeline's own (state::BackgroundWriter), so that
+// FlushMode::kBackground can go back to the events while RocksDB works.
 class Pipeline {
  public:
   // `dead_letters` and `feed` are optional; `feed` receives the
@@ -164,9 +173,17 @@ class Pipeline {
 
   // Writes all changes and offsets atomically. On error nothing is lost:
   // the unwritten changes are kept and go out with the next Flush.
-  [[nodiscard]] absl::Status Flush();
+  //
+  // kWait returns once they are durable, or the write failed. kBackground
+  // returns once the writer thread has them, and the outcome is the next
+  // Flush's: it first waits for the write in flight, and returns its error
+  // without starting another one. (Writes thus reach the store in order,
+  // one at a time; the state in memory runs at most one write ahead of the
+  // store.) A kWait Flush is needed before the state is handed on: before
+  // a revoke, and at the end.
+  [[nodiscard]] absl::Status Flush(FlushMode mode = FlushMode::kWait);
 
-  // The offsets made durable by the latest successful Flush (for Kafka
+  // The offsets made durable by the writes that have succeeded (for Kafka
   // commits), then forgotten.
   std::vector<std::pair<ingest::TopicPartition, int64_t>> TakeCommittableOffsets();
 
@@ -214,6 +231,11 @@ class Pipeline {
   decode::Reject CheckTolerance(int64_t occurred_ms, std::string* detail) const;
   size_t PendingBytes() const;
   void ScheduleRetry();
+  // Waits for the write in flight and takes its outcome: on success its
+  // offsets become committable and the components learn that their
+  // changes are durable; on failure its changes are kept for the next
+  // Flush. Returns that outcome; OK when no write is in flight.
+  [[nodiscard]] absl::Status FinishWrite();
   // Every stored and computed family as of `as_of_ms`, plus `families`' own.
   void CollectFamilies(int64_t as_of_ms,
                        std::vector<prometheus::MetricFamily>* families) const;
@@ -267,6 +289,10 @@ class Pipeline {
   std::vector<std::pair<ingest::TopicPartition, int64_t>> committable_;
   // Changes collected but not yet written (a failed Write keeps them here).
   state::WriteSet unwritten_;
+  // The offsets stored by the write in flight, and how long collecting its
+  // changes took.
+  std::vector<std::pair<ingest::TopicPartition, int64_t>> writing_offsets_;
+  double collect_seconds_ = 0;
   prodops::v1::Event event_;  // reused for every message
   int64_t max_event_time_ms_ = 0;
   int64_t watermark_ms_ = 0;
@@ -285,6 +311,9 @@ class Pipeline {
   uint64_t flush_errors_ = 0;
   double last_flush_seconds_ = 0;
   uint64_t rejects_logged_ = 0;
+  // Last: destroyed first, so the write in flight ends while the rest of
+  // the pipeline still exists.
+  state::BackgroundWriter writer_;
 };
 
 }  // namespace prodops::app

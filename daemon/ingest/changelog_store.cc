@@ -196,7 +196,7 @@ absl::Status ChangelogStore::Write(const WriteSet& changes) {
   if (!status.ok()) {
     return absl::Status(status.code(), absl::StrCat("changelog: ", status.message()));
   }
-  stats_.records_written += records;
+  records_written_.fetch_add(records, std::memory_order_relaxed);
   if (absl::Status s = local_->Write(changes); !s.ok()) return s;
   return WritePositions(open);
 }
@@ -371,7 +371,7 @@ absl::Status ChangelogStore::Seed(TaskId task, std::map<Family, int64_t> ends) {
     return absl::Status(status.code(), absl::StrCat("seeding the changelog of task ",
                                                     task, ": ", status.message()));
   }
-  stats_.records_written += records;
+  records_written_.fetch_add(records, std::memory_order_relaxed);
   if (records > 0) {
     Log(LogLevel::kInfo, absl::StrCat("task ", task, ": wrote its ", records,
                                       " local entries to the changelog"));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -63,7 +64,9 @@ struct ChangelogStats {
 //
 // The process's own state (Family::kMeta) stays local.
 //
-// Single-threaded, like the pipeline that calls it; stats() too.
+// Called by one thread at a time: the pipeline's, which may hand Write to
+// its writer thread (state::BackgroundWriter) and then only reads, or asks
+// for stats(), until the write has ended.
 class ChangelogStore final : public state::StateStore {
  public:
   // The changelog topic of `family`.
@@ -90,7 +93,12 @@ class ChangelogStore final : public state::StateStore {
   [[nodiscard]] absl::Status AcquireTask(state::TaskId task) override;
   void ReleaseTask(state::TaskId task) override;
 
-  const ChangelogStats& stats() const { return stats_; }
+  // A copy: records_written may grow on the writer thread meanwhile.
+  ChangelogStats stats() const {
+    ChangelogStats stats = stats_;
+    stats.records_written = records_written_.load(std::memory_order_relaxed);
+    return stats;
+  }
   // Called about once a second while a restore runs (to publish progress).
   void SetProgressCallback(std::function<void()> callback) {
     progress_ = std::move(callback);
@@ -128,7 +136,8 @@ class ChangelogStore final : public state::StateStore {
   ChangelogOptions options_;
   state::StateStore* local_;
   std::unique_ptr<Impl> impl_;
-  ChangelogStats stats_;
+  ChangelogStats stats_;  // all but records_written, kept here:
+  std::atomic<uint64_t> records_written_{0};
   std::function<void()> progress_;
   // TopicName(topic_prefix, family), by family; built once.
   std::array<std::string, state::kFamilyCount> topics_;

@@ -63,7 +63,9 @@ class SignalSet {
   virtual void CollectChanges(state::WriteSet* changes) {}
 
   // The changes collected so far are in the store (the write that took
-  // them succeeded): state kept only for the store may leave memory now.
+  // them succeeded): state kept only for the store may leave memory now,
+  // unless it changed after it was collected (events may be applied while
+  // the write runs; see Pipeline::Flush).
   virtual void Written() {}
 
   // Approximate bytes of changes not yet collected (counts toward the

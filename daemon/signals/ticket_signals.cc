@@ -485,10 +485,12 @@ void TicketSignals::CollectChanges(state::WriteSet* changes) {
 }
 
 void TicketSignals::Written() {
-  // Right after the write that took every change collected: a ticket still
-  // dormant is stored as it is in memory.
+  // The write that took every change collected has succeeded: a ticket
+  // still dormant, and not changed since it was collected (the pipeline
+  // may have gone on while the write ran), is stored as it is in memory.
   for (const std::string& key : evictable_) {
-    if (auto it = tickets_.find(key); it != tickets_.end() && it->second.Dormant()) {
+    if (auto it = tickets_.find(key);
+        it != tickets_.end() && it->second.Dormant() && !dirty_.contains(key)) {
       tickets_.erase(it);
     }
   }

@@ -130,8 +130,11 @@ class StateStore;
 // ascending.
 [[nodiscard]] absl::StatusOr<std::vector<TaskId>> AllStoredTasks(const StateStore& store);
 
-// Durable key-value state. Single writer: the pipeline thread. Errors are
-// values; an error from Write means nothing of the WriteSet was applied.
+// Durable key-value state. Errors are values; an error from Write means
+// nothing of the WriteSet was applied. One thread at a time writes (Write,
+// AcquireTask, ReleaseTask): the pipeline's, or its writer thread
+// (BackgroundWriter), while the pipeline's reads (Get, Scan) go on and see
+// the state before or after a Write, never part of one.
 class StateStore {
  public:
   virtual ~StateStore() = default;

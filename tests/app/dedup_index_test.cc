@@ -71,6 +71,28 @@ TEST(DedupIndexTest, AFailedWriteForgetsNothing) {
   EXPECT_EQ(retry.ops()[0].key, state::TaskPrefix(0) + "b");
 }
 
+// The pipeline may accept events while a write runs: the ids remembered
+// meanwhile are not part of it, and still wait after it succeeded.
+TEST(DedupIndexTest, IdsRememberedDuringAWriteStillWaitAfterIt) {
+  testing::MemoryStore store;
+  DedupIndex index(24 * kHour, &store);
+  EXPECT_FALSE(index.SeenBefore(0, "a", kT0, kT0));
+  const size_t one_id = index.PendingBytes();
+  ASSERT_GT(one_id, 0u);
+  state::WriteSet changes;
+  index.CollectChanges(kT0, &changes);
+  EXPECT_EQ(index.PendingBytes(), one_id) << "in memory until written";
+  EXPECT_FALSE(index.SeenBefore(0, "b", kT0, kT0));  // while it is written
+  EXPECT_TRUE(index.SeenBefore(0, "a", kT0, kT0));
+  ASSERT_TRUE(store.Write(changes).ok());
+  index.Written();
+  EXPECT_EQ(index.PendingBytes(), one_id) << "b waits for the next write";
+  EXPECT_TRUE(index.SeenBefore(0, "b", kT0, kT0));
+  ASSERT_TRUE(Flush(index, store, kT0));
+  EXPECT_EQ(index.PendingBytes(), 0u);
+  EXPECT_EQ(store.Contents(state::Family::kDedup).size(), 2u);
+}
+
 TEST(DedupIndexTest, AfterLoadANewIdCostsNoStoreRead) {
   testing::MemoryStore store;
   {

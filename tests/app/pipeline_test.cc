@@ -141,6 +141,49 @@ TEST_F(PipelineTest, AFailedWriteLosesNothing) {
   EXPECT_EQ(Exposition(reloaded), expected);
 }
 
+// FlushMode::kBackground: events go on while the writer thread writes; a
+// write's outcome is the next Flush's, and a failed one goes again, ahead
+// of what was collected after it. The result is the same state as with
+// every flush waiting.
+TEST_F(PipelineTest, BackgroundFlushesEndInTheSameStateAndReportFailuresLater) {
+  std::string expected;
+  {
+    testing::MemoryStore reference_store;
+    Pipeline reference(Options(), &reference_store, &clock_);
+    ASSERT_TRUE(reference.Load().ok());
+    Feed(reference, 0, 400);
+    ASSERT_TRUE(reference.Flush().ok());
+    expected = Exposition(reference);
+  }
+  {
+    Pipeline pipeline(Options(), &store_, &clock_);
+    ASSERT_TRUE(pipeline.Load().ok());
+    store_.failures = 1;  // the first write fails
+    Feed(pipeline, 0, 100);
+    ASSERT_TRUE(pipeline.Flush(FlushMode::kBackground).ok()) << "it only started";
+    EXPECT_TRUE(pipeline.TakeCommittableOffsets().empty());
+    Feed(pipeline, 100, 200);  // possibly while it is written
+    const absl::Status failed = pipeline.Flush(FlushMode::kBackground);
+    EXPECT_EQ(failed.code(), absl::StatusCode::kResourceExhausted) << failed;
+    EXPECT_TRUE(pipeline.TakeCommittableOffsets().empty()) << "nothing is durable";
+    EXPECT_EQ(pipeline.flush_errors(), 1u);
+    EXPECT_FALSE(pipeline.FlushDue()) << "the retry waits for its backoff";
+    Feed(pipeline, 200, 300);
+    clock_.Advance(1000);
+    ASSERT_TRUE(pipeline.FlushDue());
+    ASSERT_TRUE(pipeline.Flush(FlushMode::kBackground).ok());  // the retry starts
+    Feed(pipeline, 300, 400);
+    EXPECT_EQ(Exposition(pipeline), expected) << "memory runs ahead of the store";
+    ASSERT_TRUE(pipeline.Flush().ok());  // the retry's outcome, then the rest
+    EXPECT_EQ(pipeline.TakeCommittableOffsets().back().second, 400);
+    EXPECT_EQ(pipeline.flush_errors(), 1u);
+    EXPECT_EQ(store_.writes, 2);
+  }
+  Pipeline reloaded(Options(), &store_, &clock_);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(Exposition(reloaded), expected);
+}
+
 TEST_F(PipelineTest, FlushIsDueAfterTheIntervalOrWhenTheCacheIsFull) {
   PipelineOptions options = Options();
   options.cache_max_bytes = 4096;

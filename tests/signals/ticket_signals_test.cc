@@ -384,6 +384,47 @@ TEST_F(TicketSignalsTest, DormantTicketsLeaveMemoryWithoutChangingAnySignal) {
   EXPECT_EQ(signals_->read_errors(), 0);
 }
 
+// The pipeline goes on with events while a write runs (FlushMode::
+// kBackground): a dormant ticket collected for the write, then changed
+// before the write succeeded, must stay in memory until its new state is
+// written too. A late event (older than the horizon) changes a ticket
+// without waking it: it is folded at once, and the ticket stays closed.
+TEST_F(TicketSignalsTest, ATicketChangedWhileItsWriteRunsStaysInMemory) {
+  options_.closed_ticket_expiry_ms = 24 * kHour;
+  const Spec late_close = Status("a9", "T1", kDay0 + kHour, TicketEvent::CLOSED, "a");
+  Reset();
+  std::vector<std::string> expected;  // every ticket in memory, no store
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  Feed({late_close});
+  for (int64_t at : {9 * kHour, 31 * kHour, 32 * kHour}) {
+    At(kDay0 + at);
+    expected.push_back(Exposition(kDay0 + at));
+  }
+
+  Reset();
+  as_of_ = 0;
+  Load();
+  Feed(DormancySpecs());
+  At(kDay0 + 3 * kHour);
+  state::WriteSet in_flight;  // T1 and T2 dormant: evictable once written
+  aggregates_->CollectChanges(&in_flight);
+  budget_->CollectChanges(&in_flight);
+  signals_->CollectChanges(&in_flight);
+  Feed({late_close});  // while it is written
+  ASSERT_TRUE(store_.Write(in_flight).ok());
+  aggregates_->Written();
+  signals_->Written();
+  EXPECT_EQ(signals_->ticket_count(), 2) << "T1 changed since: kept; T2 left";
+  for (size_t i = 1; i < std::size(kDormancyCheckpoints); ++i) {
+    const int64_t at = kDay0 + kDormancyCheckpoints[i];
+    At(at);
+    Persist();
+    EXPECT_EQ(Exposition(at), expected[i - 1]) << "checkpoint " << i;
+  }
+  EXPECT_EQ(signals_->read_errors(), 0);
+}
+
 TEST_F(TicketSignalsTest, ATicketDeletedByAFailedWriteIsNotReadBack) {
   StoreDormantTickets();
   ASSERT_EQ(StoredKeys('x'), 2);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <set>
 #include <string>
@@ -17,7 +18,7 @@ class FlakyStore final : public state::StateStore {
  public:
   absl::Status Write(const state::WriteSet& changes) override {
     if (fail || failures > 0) {
-      if (failures > 0) --failures;
+      if (failures > 0) --failures;  // one thread writes at a time
       return absl::ResourceExhaustedError("disk full");
     }
     ++writes;
@@ -36,9 +37,11 @@ class FlakyStore final : public state::StateStore {
   void SetDedupCutoff(int64_t cutoff) override { inner.SetDedupCutoff(cutoff); }
 
   MemoryStore inner;
-  int failures = 0;
-  bool fail = false;
-  int writes = 0;
+  // Atomic: a test may set them while the pipeline's writer thread writes.
+  std::atomic<int> failures = 0;
+  std::atomic<bool> fail = false;
+  std::atomic<int> writes = 0;
+  // Read it only when no write is in flight.
   std::set<state::Family> last_write_families;
 };
 
