@@ -68,10 +68,26 @@ class Daemon final : private ingest::RebalanceListener {
   // See RunOptions::exit_when_caught_up.
   bool CaughtUp() const;
 
-  // Flushes the pipeline, commits what became durable, then Publish().
+  // Flushes the pipeline, commits what became durable, then Publish() (a
+  // kBackground flush: when SnapshotDue(); readiness is updated always).
   void FlushAndPublish(FlushMode mode = FlushMode::kWait);
+  // Takes a write's outcome: commits its offsets and publishes the
+  // snapshot of what it wrote, or reports the failure (readiness, pause).
+  // True on success.
+  bool AfterWrite(const absl::Status& outcome);
   // Updates readiness and publishes a snapshot.
   void Publish();
+  // The pipeline's snapshot now, with `live`; SnapshotDue counts from it.
+  std::unique_ptr<exporter::Snapshot> BuildSnapshot(
+      std::vector<prometheus::MetricFamily> live);
+  // Updates readiness; returns it.
+  bool UpdateReadiness();
+  // Whether the periodic flush should publish a snapshot: always, unless a
+  // backlog is being read and the last one is recent (see daemon.cc).
+  bool SnapshotDue() const;
+  // Messages in the assigned partitions not processed yet, as the fetcher
+  // last saw their ends.
+  int64_t Backlog() const;
   std::vector<prometheus::MetricFamily> LiveFamilies(bool ready) const;
 
   prodops::v1::DaemonConfig config_;
@@ -87,6 +103,13 @@ class Daemon final : private ingest::RebalanceListener {
   std::unique_ptr<SimulatorRunner> simulator_;
   std::unique_ptr<ingest::KafkaConsumer> consumer_;
   std::unique_ptr<ingest::TopicReader> broadcast_;  // null without a RELEASE topic
+  // The stored families as a kBackground flush started its write; shown,
+  // with the live ones, once the write succeeded.
+  std::unique_ptr<exporter::Snapshot> written_families_;
+  uint64_t messages_ = 0;  // handed to the pipeline since start
+  // When the last snapshot was published, and messages_ then.
+  int64_t snapshot_ms_ = 0;
+  uint64_t messages_at_snapshot_ = 0;
   std::string store_error_;  // empty while flushes succeed
   bool paused_ = false;      // consumption paused: writes fail, cache full
   int64_t last_store_error_log_ms_ = 0;

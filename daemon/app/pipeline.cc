@@ -214,7 +214,7 @@ void Pipeline::SetAssigned(const ingest::TopicPartition& tp, bool assigned) {
   // A task is acquired from, or released to, the store between writes. A
   // failed write is kept and retried by the next Flush (the caller learns
   // of it there), without a revoked task's part.
-  if (loading_ == TaskLoading::kOnAssignment) FinishWrite().IgnoreError();
+  if (loading_ == TaskLoading::kOnAssignment) WaitForWrite().IgnoreError();
   const state::TaskId task = TaskOf(tp.partition);
   if (assigned) {
     awaiting_assignment_ = false;
@@ -428,7 +428,7 @@ void Pipeline::ScheduleRetry() {
 absl::Status Pipeline::Flush(FlushMode mode) {
   // The write in flight first: writes reach the store in order, and a
   // failed one goes again, ahead of anything collected after it.
-  if (absl::Status s = FinishWrite(); !s.ok()) return s;
+  if (absl::Status s = WaitForWrite(); !s.ok()) return s;
   const auto started = std::chrono::steady_clock::now();
   last_flush_ms_ = clock_->NowMillis();
   // Dead letters first: an offset is stored only once the messages before
@@ -499,11 +499,17 @@ absl::Status Pipeline::Flush(FlushMode mode) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   writer_.Start(std::exchange(unwritten_, {}));
   if (mode == FlushMode::kBackground) return absl::OkStatus();
-  return FinishWrite();
+  return WaitForWrite();
 }
 
-absl::Status Pipeline::FinishWrite() {
+std::optional<absl::Status> Pipeline::PollWrite() {
+  if (!writer_.InFlight() || !writer_.Ended()) return std::nullopt;
+  return WaitForWrite();
+}
+
+absl::Status Pipeline::WaitForWrite() {
   if (!writer_.InFlight()) return absl::OkStatus();
+  // On success the components learn that their changes are durable.
   state::BackgroundWriter::Outcome outcome = writer_.Wait();
   if (!outcome.status.ok()) {
     // Nothing is collected while a write is in flight, so these are all the
@@ -533,9 +539,9 @@ Pipeline::TakeCommittableOffsets() {
   return std::exchange(committable_, {});
 }
 
-std::shared_ptr<const exporter::Snapshot> Pipeline::BuildSnapshot(
+std::unique_ptr<exporter::Snapshot> Pipeline::BuildSnapshot(
     std::vector<prometheus::MetricFamily> live) const {
-  auto snapshot = std::make_shared<exporter::Snapshot>();
+  auto snapshot = std::make_unique<exporter::Snapshot>();
   snapshot->as_of_ms = AsOf();
   snapshot->families = std::move(live);
   CollectFamilies(snapshot->as_of_ms, &snapshot->families);

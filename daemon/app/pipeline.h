@@ -183,13 +183,23 @@ class Pipeline {
   // a revoke, and at the end.
   [[nodiscard]] absl::Status Flush(FlushMode mode = FlushMode::kWait);
 
+  // The write a Flush(kBackground) started: whether it is in flight; its
+  // outcome once it has ended, without waiting (nullopt while it runs, or
+  // when none is in flight); and its outcome, waiting for it (OK when none
+  // is in flight). Taking the outcome does what Flush does with it: on
+  // success its offsets become committable; on failure its changes wait
+  // for the next Flush, which FlushDue holds back for the retry backoff.
+  bool Writing() const { return writer_.InFlight(); }
+  [[nodiscard]] std::optional<absl::Status> PollWrite();
+  [[nodiscard]] absl::Status WaitForWrite();
+
   // The offsets made durable by the writes that have succeeded (for Kafka
   // commits), then forgotten.
   std::vector<std::pair<ingest::TopicPartition, int64_t>> TakeCommittableOffsets();
 
   // Families for every stored metric as of AsOf(), plus `live` (metrics the
   // caller computes, e.g. lag), sorted for exposition.
-  std::shared_ptr<const exporter::Snapshot> BuildSnapshot(
+  std::unique_ptr<exporter::Snapshot> BuildSnapshot(
       std::vector<prometheus::MetricFamily> live) const;
 
   // The time the windows are evaluated at (see TimeMode).
@@ -231,11 +241,6 @@ class Pipeline {
   decode::Reject CheckTolerance(int64_t occurred_ms, std::string* detail) const;
   size_t PendingBytes() const;
   void ScheduleRetry();
-  // Waits for the write in flight and takes its outcome: on success its
-  // offsets become committable and the components learn that their
-  // changes are durable; on failure its changes are kept for the next
-  // Flush. Returns that outcome; OK when no write is in flight.
-  [[nodiscard]] absl::Status FinishWrite();
   // Every stored and computed family as of `as_of_ms`, plus `families`' own.
   void CollectFamilies(int64_t as_of_ms,
                        std::vector<prometheus::MetricFamily>* families) const;

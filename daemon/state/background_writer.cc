@@ -27,6 +27,11 @@ void BackgroundWriter::Start(WriteSet changes) {
   changed_.notify_all();
 }
 
+bool BackgroundWriter::Ended() {
+  std::lock_guard lock(mutex_);
+  return outcome_.has_value();
+}
+
 BackgroundWriter::Outcome BackgroundWriter::Wait() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return outcome_.has_value(); });

@@ -44,6 +44,9 @@ class BackgroundWriter {
     // How long the Write took.
     double seconds = 0;
   };
+  // Whether the write in flight has ended (Wait() would not block).
+  // Requires InFlight().
+  bool Ended();
   // Waits for the write in flight to end and returns its outcome. Requires
   // InFlight().
   Outcome Wait();

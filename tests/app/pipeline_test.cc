@@ -3,6 +3,9 @@
 // state reloads to exactly what was exposed.
 #include "daemon/app/pipeline.h"
 
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "daemon/sim/encode.h"
 #include "gtest/gtest.h"
@@ -182,6 +185,25 @@ TEST_F(PipelineTest, BackgroundFlushesEndInTheSameStateAndReportFailuresLater) {
   Pipeline reloaded(Options(), &store_, &clock_);
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_EQ(Exposition(reloaded), expected);
+}
+
+TEST_F(PipelineTest, TheOutcomeOfAWriteInFlightCanBeTakenWithoutWaiting) {
+  Pipeline pipeline(Options(), &store_, &clock_);
+  ASSERT_TRUE(pipeline.Load().ok());
+  EXPECT_FALSE(pipeline.PollWrite().has_value()) << "none in flight";
+  Feed(pipeline, 0, 50);
+  ASSERT_TRUE(pipeline.Flush(FlushMode::kBackground).ok());
+  EXPECT_TRUE(pipeline.Writing());
+  std::optional<absl::Status> outcome;
+  while (!(outcome = pipeline.PollWrite()).has_value()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(outcome->ok()) << *outcome;
+  EXPECT_FALSE(pipeline.Writing());
+  EXPECT_FALSE(pipeline.PollWrite().has_value()) << "taken once";
+  EXPECT_EQ(pipeline.TakeCommittableOffsets().back().second, 50);
+  EXPECT_EQ(pipeline.flushes(), 1u);
+  EXPECT_TRUE(pipeline.WaitForWrite().ok()) << "none in flight";
 }
 
 TEST_F(PipelineTest, FlushIsDueAfterTheIntervalOrWhenTheCacheIsFull) {

@@ -67,8 +67,7 @@ class DaemonIntegrationTest : public ::testing::Test {
     testing::WriteFile(config_path_, Config(dir_.File("state")));
   }
 
-  // A failure that is not a timeout (which prints it already) still needs
-  // the daemon's account of what happened.
+  // Any failure needs the daemon's account of what happened.
   void TearDown() override {
     if (HasFailure()) {
       std::cerr << "daemon log:\n" << testing::ReadFile(dir_.File("daemon.log"));
@@ -172,8 +171,8 @@ class DaemonIntegrationTest : public ::testing::Test {
   // Waits until the daemon has counted `accepted` and `rejected` messages,
   // in two readings one flush interval apart: anything counted twice would
   // show in the second. Both must have them, because a group member whose
-  // session ended while Kafka was away loses its partitions when it is
-  // back, and their series leave /metrics until they are assigned again.
+  // session times out while Kafka is away loses its partitions, and their
+  // series leave /metrics until they are assigned again.
   Samples WaitForCounts(const Expected& expected, int timeout_ms = 60'000) {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
