@@ -59,6 +59,16 @@ class PipelineTest : public ::testing::Test {
     }
   }
 
+  // The exposition of messages [0, last) fed to a pipeline of its own.
+  std::string ExpositionOf(int last) {
+    testing::MemoryStore store;
+    Pipeline pipeline(Options(), &store, &clock_);
+    EXPECT_TRUE(pipeline.Load().ok());
+    Feed(pipeline, 0, last);
+    EXPECT_TRUE(pipeline.Flush().ok());
+    return Exposition(pipeline);
+  }
+
   ManualClock clock_{kT0};
   FlakyStore store_;
 };
@@ -116,15 +126,7 @@ TEST_F(PipelineTest, MessagesBeforeTheStoredOffsetAreNotCountedAgain) {
 }
 
 TEST_F(PipelineTest, AFailedWriteLosesNothing) {
-  std::string expected;
-  {
-    testing::MemoryStore reference_store;
-    Pipeline reference(Options(), &reference_store, &clock_);
-    ASSERT_TRUE(reference.Load().ok());
-    Feed(reference, 0, 300);
-    ASSERT_TRUE(reference.Flush().ok());
-    expected = Exposition(reference);
-  }
+  const std::string expected = ExpositionOf(300);
   {
     Pipeline pipeline(Options(), &store_, &clock_);
     ASSERT_TRUE(pipeline.Load().ok());
@@ -149,15 +151,7 @@ TEST_F(PipelineTest, AFailedWriteLosesNothing) {
 // of what was collected after it. The result is the same state as with
 // every flush waiting.
 TEST_F(PipelineTest, BackgroundFlushesEndInTheSameStateAndReportFailuresLater) {
-  std::string expected;
-  {
-    testing::MemoryStore reference_store;
-    Pipeline reference(Options(), &reference_store, &clock_);
-    ASSERT_TRUE(reference.Load().ok());
-    Feed(reference, 0, 400);
-    ASSERT_TRUE(reference.Flush().ok());
-    expected = Exposition(reference);
-  }
+  const std::string expected = ExpositionOf(400);
   {
     Pipeline pipeline(Options(), &store_, &clock_);
     ASSERT_TRUE(pipeline.Load().ok());
