@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <optional>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -149,21 +148,16 @@ bool DedupIndex::SeenBefore(state::TaskId task, std::string_view event_id,
 }
 
 void DedupIndex::CollectChanges(int64_t watermark_ms, state::WriteSet* changes) {
-  // In key order: RocksDB inserts a batch into its memtable in batch order,
-  // and a skip list takes sorted keys several times faster than random ones
-  // (each insert starts where the previous one ended).
-  std::vector<std::pair<std::string_view, Accepted>> sorted;
-  sorted.reserve(pending_.size());
-  for (const auto& [id, accepted] : pending_) sorted.emplace_back(id, accepted);
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.second.task, a.first) < std::tie(b.second.task, b.first);
-  });
-  for (const auto& [id, accepted] : sorted) {
+  // One key per id: the writer thread puts them in key order (WriteSet::
+  // SortUnordered).
+  const size_t first = changes->size();
+  for (const auto& [id, accepted] : pending_) {
     changes->Put(state::Family::kDedup, state::TaskKey(accepted.task, id),
                  TimeValue(accepted.occurred_ms));
     // Later lookups must look in this task's ids too.
     HoldTask(accepted.task);
   }
+  changes->MarkUnordered(first);
   if (collected_.empty()) {
     // The usual case (the previous write succeeded): hand the table over
     // rather than copying every id.

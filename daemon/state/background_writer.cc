@@ -50,6 +50,7 @@ void BackgroundWriter::Run() {
     job_.reset();
     lock.unlock();
     const auto started = std::chrono::steady_clock::now();
+    changes.SortUnordered();
     absl::Status status = store_->Write(changes);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

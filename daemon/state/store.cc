@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "daemon/common/big_endian.h"
@@ -73,7 +74,24 @@ std::string StoreKeyOf(std::string_view task_key, std::string_view kind) {
   return key;
 }
 
+void WriteSet::MarkUnordered(size_t begin) {
+  if (begin < ops_.size()) unordered_.emplace_back(begin, ops_.size());
+}
+
+void WriteSet::SortUnordered() {
+  for (const auto& [first, last] : unordered_) {
+    std::sort(ops_.begin() + static_cast<std::ptrdiff_t>(first),
+              ops_.begin() + static_cast<std::ptrdiff_t>(last),
+              [](const Op& a, const Op& b) {
+                return std::tie(a.family, a.key) < std::tie(b.family, b.key);
+              });
+  }
+  unordered_.clear();
+}
+
 void WriteSet::RemoveTask(TaskId task) {
+  // The runs' bounds would move: they stay unsorted, which is only slower.
+  unordered_.clear();
   const std::string prefix = TaskPrefix(task);
   std::erase_if(ops_, [&](const Op& op) {
     if (!HoldsTasks(op.family) || !op.key.starts_with(prefix)) return false;

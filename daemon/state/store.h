@@ -62,14 +62,28 @@ class WriteSet {
   // Removes the ops on the entries of `task` (see TaskPrefix).
   void RemoveTask(uint32_t task);
   bool empty() const { return ops_.empty(); }
+  size_t size() const { return ops_.size(); }
   size_t bytes() const { return bytes_; }
   void Clear() {
     ops_.clear();
+    unordered_.clear();
     bytes_ = 0;
   }
 
+  // Declares the ops from index `begin` (an earlier size()) to the end to
+  // be puts of distinct keys, whose order therefore does not matter.
+  void MarkUnordered(size_t begin);
+  // Sorts each run marked unordered by family and key, then forgets the
+  // marks. RocksDB inserts a batch into its memtable in batch order, and a
+  // skip list takes sorted keys several times faster than random ones (each
+  // insert starts where the previous one ended); the writer thread sorts,
+  // so that the thread that collected the ops does not.
+  void SortUnordered();
+
  private:
   std::vector<Op> ops_;
+  // Runs [first, second) of ops_ marked unordered.
+  std::vector<std::pair<size_t, size_t>> unordered_;
   size_t bytes_ = 0;
 };
 

@@ -39,6 +39,52 @@ TEST(WriteSetTest, RemoveTaskTakesOutTheTasksOpsOnly) {
   EXPECT_EQ(changes.bytes(), task_2_bytes + meta_bytes);
 }
 
+// Keys of a WriteSet's ops, in order.
+std::vector<std::string> KeysOf(const WriteSet& changes) {
+  std::vector<std::string> keys;
+  for (const WriteSet::Op& op : changes.ops()) keys.push_back(op.key);
+  return keys;
+}
+
+TEST(WriteSetTest, SortUnorderedSortsTheMarkedRunsOnly) {
+  WriteSet changes;
+  changes.Put(Family::kCounters, "z", "before");
+  const size_t first = changes.size();
+  changes.Put(Family::kDedup, "c", "1");
+  changes.Put(Family::kDedup, "a", "2");
+  changes.Put(Family::kDedup, "b", "3");
+  changes.MarkUnordered(first);
+  changes.Put(Family::kCounters, "y", "between");
+  const size_t second = changes.size();
+  changes.Put(Family::kDedup, "b", "4");  // again: a later run still wins
+  changes.Put(Family::kDedup, "a", "5");
+  changes.MarkUnordered(second);
+  changes.MarkUnordered(changes.size());  // an empty run
+  changes.Put(Family::kCounters, "x", "after");
+  changes.SortUnordered();
+  EXPECT_EQ(KeysOf(changes),
+            (std::vector<std::string>{"z", "a", "b", "c", "y", "a", "b", "x"}));
+  EXPECT_EQ(changes.ops()[1].value, "2");
+  EXPECT_EQ(changes.ops()[5].value, "5");
+
+  // The marks are used up; the same batch written is the same state.
+  changes.Put(Family::kDedup, "0", "6");
+  changes.SortUnordered();
+  EXPECT_EQ(KeysOf(changes).back(), "0");
+}
+
+TEST(WriteSetTest, RemoveTaskLeavesTheRestInItsOrder) {
+  WriteSet changes;
+  changes.Put(Family::kDedup, TaskPrefix(2) + "b", "");
+  changes.Put(Family::kDedup, TaskPrefix(1) + "a", "");
+  changes.Put(Family::kDedup, TaskPrefix(2) + "a", "");
+  changes.MarkUnordered(0);
+  changes.RemoveTask(1);
+  changes.SortUnordered();  // the run's bounds moved: not sorted, not lost
+  EXPECT_EQ(KeysOf(changes),
+            (std::vector<std::string>{TaskPrefix(2) + "b", TaskPrefix(2) + "a"}));
+}
+
 TEST(StoredTasksTest, ListsEachTaskWithAKeyOnceInOrder) {
   testing::MemoryStore store;
   WriteSet changes;
