@@ -303,14 +303,15 @@ void Daemon::FlushAndPublish(FlushMode mode) {
     return;
   }
   const absl::Status s = pipeline_->Flush(mode);
-  if (mode == FlushMode::kBackground && s.ok()) {
-    // Started. What it writes is shown once it is durable (AfterWrite), so
-    // that no restart can take back a value /metrics showed: a counter
-    // that went down would read as a reset.
+  if (s.ok() && pipeline_->Writing()) {
+    // Started (kBackground). What it writes is shown once it is durable
+    // (AfterWrite), so that no restart can take back a value /metrics
+    // showed: a counter that went down would read as a reset.
     if (SnapshotDue()) written_families_ = BuildSnapshot({});
     return;
   }
-  if (AfterWrite(s)) Publish();
+  // Written (kWait), or nothing to write: what is in memory is durable.
+  if (AfterWrite(s) && (mode == FlushMode::kWait || SnapshotDue())) Publish();
 }
 
 bool Daemon::AfterWrite(const absl::Status& outcome) {

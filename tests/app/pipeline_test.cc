@@ -198,6 +198,11 @@ TEST_F(PipelineTest, TheOutcomeOfAWriteInFlightCanBeTakenWithoutWaiting) {
   EXPECT_EQ(pipeline.TakeCommittableOffsets().back().second, 50);
   EXPECT_EQ(pipeline.flushes(), 1u);
   EXPECT_TRUE(pipeline.WaitForWrite().ok()) << "none in flight";
+  // Nothing changed since (the clock stood still): nothing to write, and
+  // no write in flight whose end the caller would wait for.
+  ASSERT_TRUE(pipeline.Flush(FlushMode::kBackground).ok());
+  EXPECT_FALSE(pipeline.Writing());
+  EXPECT_EQ(store_.writes, 1);
 }
 
 TEST_F(PipelineTest, FlushIsDueAfterTheIntervalOrWhenTheCacheIsFull) {

@@ -256,6 +256,17 @@ TEST_F(DaemonIntegrationTest, CountsAKnownMixExactly) {
   EXPECT_EQ(samples.at("prodops_active_users{feature=\"__all__\",window=\"1h\"}"), 37);
 
   EXPECT_EQ(HttpGet(port_, "/readyz").status, 200);
+
+  // With nothing left to read or write, a snapshot still follows every
+  // flush: the trailing windows move with the clock.
+  const auto as_of_ms = [this] {
+    const std::string body = HttpGet(port_, "/api/v1/signals").body;
+    const size_t at = body.find("\"as_of_ms\":");
+    return at == std::string::npos ? int64_t{0} : std::stoll(body.substr(at + 11, 13));
+  };
+  const int64_t before_ms = as_of_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // > 2 flushes
+  EXPECT_GE(as_of_ms(), before_ms + 1000) << "the snapshot stopped at " << before_ms;
   daemon->Kill(SIGTERM);
   EXPECT_EQ(daemon->Wait(10'000), 0);
 }
